@@ -1,0 +1,30 @@
+"Every notebook in nbs/ runs top to bottom (nbdev_test), and the library is what the notebooks export."
+import filecmp, shutil, subprocess, sys
+from pathlib import Path
+import pytest
+from conftest import ROOT, BIN
+
+NBS = sorted(p.name for p in (ROOT/"nbs").glob("*.ipynb"))
+
+@pytest.mark.parametrize("nb", NBS)
+def test_notebook_runs(nb):
+    r = subprocess.run([str(BIN/"nbdev_test"), "--path", f"nbs/{nb}", "--do_print"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, f"{nb} failed under nbdev_test:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+
+def test_library_matches_notebooks(tmp_path):
+    "nbdev_export of nbs/ reproduces spine_nb/*.py exactly: nobody edited the library by hand."
+    for f in ("settings.ini", "setup.py"): shutil.copy(ROOT/f, tmp_path/f)
+    shutil.copytree(ROOT/"nbs", tmp_path/"nbs")
+    (tmp_path/"spine_nb").mkdir()
+    shutil.copy(ROOT/"spine_nb"/"__init__.py", tmp_path/"spine_nb"/"__init__.py")
+    r = subprocess.run([str(BIN/"nbdev_export")], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    made = sorted(p.name for p in (tmp_path/"spine_nb").glob("*.py"))
+    have = sorted(p.name for p in (ROOT/"spine_nb").glob("*.py"))
+    assert made == have
+    stale = [f for f in made if not filecmp.cmp(tmp_path/"spine_nb"/f, ROOT/"spine_nb"/f, shallow=False)]
+    assert not stale, f"spine_nb/{stale} differ from what nbs/ export: edit the notebooks and run nbdev_export"
+
+def test_readme_is_made_from_index():
+    r = subprocess.run([sys.executable, "tools/make_readme.py", "--check"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
