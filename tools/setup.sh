@@ -18,6 +18,6 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
       || pipq torch --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
-"$PY" -c "import torch" || { echo "tools/setup.sh: could not install torch" >&2; exit 1; }
+"$PY" -c "import torch" 2>/dev/null || { echo "tools/setup.sh: could not install torch" >&2; exit 1; }
 pipq -e ".[dev]"
 "$PY" -c "import spine_nb, torch, monai; print(f'spine_nb {spine_nb.__version__} ready: torch {torch.__version__}, monai {monai.__version__}')"
