@@ -1,0 +1,104 @@
+"The training notebook through papermill: outputs, resume after a kill, finished runs, refused reuse; checkpoint resume in-process."
+import json, os, signal, subprocess, time
+import numpy as np, nibabel as nib, pandas as pd, pytest, torch
+from conftest import ROOT, BIN
+
+PARAMS = dict(strategy="multilabel", arch="unet3d", loss="dice", epochs=4, roi="16,64,64", batch_size=2, val_every=1)
+
+def papermill(out_nb, out_dir, data_dir, wait=True, **params):
+    cmd = [str(BIN/"papermill"), str(ROOT/"nbs"/"07_train.ipynb"), str(out_nb), "--cwd", str(ROOT/"nbs"), "--log-level", "ERROR",
+           "-p", "data_dir", str(data_dir), "-p", "out_dir", str(out_dir)]
+    for k, v in params.items(): cmd += ["-p", k, str(v)]
+    env = dict(os.environ, SPINE_NB_CACHE=str(out_dir.parent/"cache"))
+    if not wait: return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True)
+
+def scores(run):
+    "metrics.json without the timings (which differ between any two runs)."
+    m = json.loads((run/"metrics.json").read_text())
+    for v in m["per_volume"]: v.pop("inference_seconds")
+    m.pop("cost"); m["config"].pop("out_dir"); return m
+
+@pytest.fixture(scope="module")
+def reference(tiny_phantom, tmp_path_factory):
+    "One uninterrupted tiny multi-label run."
+    d = tmp_path_factory.mktemp("train")
+    r = papermill(d/"ref.ipynb", d/"ref", tiny_phantom, **PARAMS)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return d/"ref"
+
+def test_papermill_run_writes_metrics_and_predictions(reference, tiny_phantom):
+    m = json.loads((reference/"metrics.json").read_text())
+    assert m["status"] == "finished" and m["config"]["arch"] == "unet3d" and len(m["channels"]) == 9
+    for k in ("macro_dsc", "example_dsc", "per_class_dsc", "per_volume", "diagnosis", "split", "cost"): assert k in m, k
+    assert 0 <= m["macro_dsc"] <= 1 and 0 <= m["example_dsc"] <= 1
+    assert m["cost"]["parameters"] > 1e6 and m["cost"]["seconds_per_epoch"] > 0 and m["cost"]["epochs_trained"] == 4
+    split = pd.read_csv(reference/"split.csv")
+    assert sorted(split[split.split == "test"].name) == sorted(m["split"]["test"]) and len(m["per_volume"]) == len(m["split"]["test"])
+    hist = pd.read_csv(reference/"history.csv")
+    assert list(hist.epoch) == [1, 2, 3, 4] and hist.val_macro_dsc.notna().all()
+    assert m["best_epoch"] == int(hist.epoch[hist.val_macro_dsc.idxmax()])
+    import SimpleITK as sitk
+    for v in m["per_volume"]:
+        prob = nib.load(reference/"predictions"/f"{v['series']}_prob.nii.gz"); path = nib.load(reference/"predictions"/f"{v['series']}_pathology.nii.gz")
+        img = sitk.ReadImage(str(tiny_phantom/"images"/f"{v['series']}.mha"))
+        assert prob.shape[:3] == path.shape[:3] and sorted(prob.shape[:3]) == sorted(img.GetSize()) and prob.shape[3] == 9
+        assert prob.get_data_dtype() == np.uint8
+        # the decoded masks are the thresholded probabilities (0.5 -> 127.5 on the uint8 scale), inside the evaluated box
+        p, q = np.asarray(prob.dataobj), np.asarray(path.dataobj).astype(bool)
+        assert np.array_equal(q, p >= 128) or np.mean(q != (p >= 128)) < 1e-4
+
+def test_resume_after_a_kill_gives_identical_metrics(reference, tiny_phantom, tmp_path):
+    out = tmp_path/"killed"
+    proc = papermill(tmp_path/"killed.ipynb", out, tiny_phantom, wait=False, **PARAMS)
+    last, t0 = out/"checkpoints"/"last.pt", time.time()
+    try:
+        while time.time() - t0 < 300:
+            if last.is_file() and torch.load(last, weights_only=True)["epoch"] >= 2: break
+            if proc.poll() is not None: pytest.fail(f"the run ended before it could be killed: {proc.stdout.read()[-2000:]}")
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    assert not (out/"metrics.json").exists(), "killed too late: the run had finished"
+    r = papermill(tmp_path/"resumed.ipynb", out, tiny_phantom, **PARAMS)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "resume" in (tmp_path/"resumed.ipynb").read_text()
+    assert scores(out) == scores(reference)
+    a, b = pd.read_csv(reference/"history.csv"), pd.read_csv(out/"history.csv")
+    assert a.loss.tolist() == b.loss.tolist() and a.val_macro_dsc.tolist() == b.val_macro_dsc.tolist()
+    wa = torch.load(reference/"checkpoints"/"best.pt", weights_only=True)["model"]
+    wb = torch.load(out/"checkpoints"/"best.pt", weights_only=True)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+def test_finished_run_is_not_retrained_and_another_config_is_refused(reference, tiny_phantom, tmp_path):
+    before = {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()}
+    r = papermill(tmp_path/"again.ipynb", reference, tiny_phantom, **PARAMS)
+    assert r.returncode == 0 and "finished" in (tmp_path/"again.ipynb").read_text()
+    assert {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()} == before
+    r = papermill(tmp_path/"other.ipynb", reference, tiny_phantom, **dict(PARAMS, loss="gdl"))
+    assert r.returncode != 0 and "holds a run with another configuration (loss: 'dice' there, 'gdl' now)" in r.stdout + r.stderr
+    assert {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()} == before
+
+@pytest.mark.parametrize("bad,msg", [(dict(arch="swin_unetr"), "multiple of 32"), (dict(loss="dice_ce"), "expected one of ['dice', 'dicefocal', 'gdl']"),
+                                     (dict(strategy="binary"), "the binary strategy needs one of")])
+def test_bad_config_fails_before_any_data_is_read(bad, msg, tmp_path):
+    out = tmp_path/"run"
+    r = papermill(tmp_path/"bad.ipynb", out, "", **dict(PARAMS, **bad))
+    assert r.returncode != 0 and msg in r.stdout + r.stderr
+    assert not out.exists(), "a refused configuration must not create or touch the run folder"
+
+def test_stop_after_then_resume_in_process(tiny_phantom, tmp_path, monkeypatch):
+    "fit() in slices of one epoch ends bit-identical to fit() in one go (CPU): random crops, sliding-window validation, binary."
+    monkeypatch.setenv("SPINE_NB_CACHE", str(tmp_path/"cache"))
+    from spine_nb.train import make_config, prepare_data, fit
+    kw = dict(data_dir=str(tiny_phantom), strategy="binary", pathology="Disc bulging", epochs=3, roi=(16, 64, 64), crop="random",
+              inference="sliding_window", val_every=2)
+    cfg = make_config(**kw)
+    data = prepare_data(cfg, tmp_path/"a")
+    h1 = fit(cfg, data, tmp_path/"a", progress=False)
+    sliced = make_config(**kw, stop_after=1)
+    for _ in range(3): h2 = fit(sliced, data, tmp_path/"b", progress=False)
+    assert h1.loss.tolist() == h2.loss.tolist() and h1.val_macro_dsc.equals(h2.val_macro_dsc)
+    wa = torch.load(tmp_path/"a"/"checkpoints"/"last.pt", weights_only=True)["model"]
+    wb = torch.load(tmp_path/"b"/"checkpoints"/"last.pt", weights_only=True)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
