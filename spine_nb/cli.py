@@ -61,6 +61,10 @@ def _sweep(a):
     for r in t[t.status == "failed"].itertuples(): print(f"  failed {r.run_id}: {r.error}")
     if counts.get("failed"): sys.exit(1)
 
+def _demo(a):
+    from spine_nb.analysis import run_demo
+    run_demo(a.out, a.figures, cases=a.cases, workers=a.workers)
+
 def parser() -> argparse.ArgumentParser:
     "The `spine_nb` argument parser."
     p = argparse.ArgumentParser(prog="spine_nb", description="Multi-pathology segmentation of the lumbar spine (SPIDER).")
@@ -94,6 +98,12 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--device", help="device passed to every run (default: auto)")
     sw.add_argument("--dry-run", action="store_true", help="print the grid and exit")
     sw.set_defaults(func=_sweep)
+    de = sub.add_parser("demo", help="phantom + a reduced grid (all strategies, archs, losses) + the analysis: figure 4 on a CPU")
+    de.add_argument("--out", default="demo", help="folder for the phantom, the runs and the executed analysis (default demo/)")
+    de.add_argument("--figures", default="figures", help="where the PNGs go (default figures/)")
+    de.add_argument("--cases", type=int, default=20, help="phantom cases (default 20: 13 train / 3 val / 4 test)")
+    de.add_argument("--workers", type=int, default=1, help="runs side by side in a Dask LocalCluster (default 1: one after the other)")
+    de.set_defaults(func=_demo)
     return p
 
 def main(argv=None):

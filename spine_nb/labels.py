@@ -31,6 +31,7 @@ _FINDINGS = ["UP endplate", "LOW endplate", "Spondylolisthesis", "Disc herniatio
 PATHOLOGY_SETS = {
     "spider9": ["Modic type I", "Modic type II", "Modic type III"] + _FINDINGS,
     "spider7": ["Modic"] + _FINDINGS,
+    "disc3": ["Disc herniation", "Disc narrowing", "Disc bulging"],   # disc morphology only: quick experiments, smoke runs
 }
 
 def channels(pathology_set: str | list = "spider9") -> list[str]:

@@ -53,7 +53,8 @@ def test_second_sweep_skips_finished_and_resumes_unfinished(sequential, tiny_pha
     rid = runs[0]["run_id"]; shutil.copytree(sequential/rid, tmp_path/rid)
     (tmp_path/rid/"metrics.json").unlink(); (tmp_path/rid/"status.json").unlink()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", "1"); res = run_sweep(runs[:1], tmp_path, tiny_phantom, progress=False)
+        mp.setenv("OMP_NUM_THREADS", "1")   # a relative data folder is fine: the sweep hands the notebook absolute paths
+        res = run_sweep(runs[:1], tmp_path, os.path.relpath(tiny_phantom), progress=False)
     assert res.status.tolist() == ["finished"] and not res.skipped[0]
     assert "resume" in (tmp_path/rid/"train.ipynb").read_text()
     assert scores(tmp_path/rid) == scores(sequential/rid)

@@ -1,0 +1,51 @@
+"The analysis: the binary merge is the stack of the n binary predictions, scored like the others; the notebook runs via papermill."
+import json, os, subprocess
+import numpy as np, pandas as pd, pytest
+from conftest import ROOT, BIN
+
+@pytest.fixture(scope="module")
+def runs(tiny_phantom, tmp_path_factory):
+    "A multi-label run and a complete binary group (3 runs) on the `disc3` set, trained in-process for 2 epochs."
+    from spine_nb.sweep import grid
+    from spine_nb.train import RUN_KEYS, run_pipeline
+    d = tmp_path_factory.mktemp("analysis"); os.environ["SPINE_NB_CACHE"] = str(d/"cache")
+    g = grid("paper", strategies=["multilabel", "binary"], archs=["unet3d"], losses=["dicefocal"], pathology_set="disc3",
+             epochs=2, lr=3e-3, roi=[16, 64, 64], batch_size=4, val_every=1)
+    assert len(g) == 4
+    for r in g: run_pipeline(**{k: v for k, v in r.items() if k in RUN_KEYS}, data_dir=str(tiny_phantom), out_dir=str(d/"runs"/r["run_id"]))
+    return d/"runs"
+
+def test_binary_merge_is_the_stack_of_the_n_predictions(runs):
+    from spine_nb.analysis import binary_groups, load_runs, merge_binary, read_nifti
+    from spine_nb.metrics import per_class_dsc
+    ms = load_runs(runs)
+    groups = list(binary_groups(ms).values())
+    assert len(groups) == 1 and [m["config"]["pathology"] for m in groups[0]] == ["Disc herniation", "Disc narrowing", "Disc bulging"]
+    merged = merge_binary(groups[0])
+    assert merged["channels"] == ["Disc herniation", "Disc narrowing", "Disc bulging"] and merged["cost"]["n_models"] == 3
+    assert merged["cost"]["parameters"] == sum(m["cost"]["parameters"] for m in groups[0])
+    for i, v in enumerate(merged["per_volume"]):
+        stack = np.stack([read_nifti(runs/m["run_dir"].split("/")[-1]/"predictions"/f"{v['series']}_pathology.nii.gz")[0] for m in groups[0]])
+        assert stack.shape[0] == 3
+        # each channel of the merge scores exactly what that binary run scored on its own (same truth, same region)
+        for k, m in enumerate(groups[0]):
+            own = m["per_volume"][i]["per_class_dsc"][m["config"]["pathology"]]
+            got = v["per_class_dsc"][m["config"]["pathology"]]
+            assert (own is None and np.isnan(got)) or np.isclose(own, got), (v["series"], k, own, got)
+    # the multi-label run and the merge are scored on the same test volumes and channels
+    ml = [m for m in ms if m["config"]["strategy"] == "multilabel"][0]
+    assert [v["series"] for v in ml["per_volume"]] == [v["series"] for v in merged["per_volume"]] and ml["channels"] == merged["channels"]
+
+def test_analysis_notebook_through_papermill(runs, tmp_path):
+    r = subprocess.run([str(BIN/"papermill"), str(ROOT/"nbs"/"09_analysis.ipynb"), str(tmp_path/"analysis.ipynb"), "--cwd", str(ROOT/"nbs"),
+                        "--log-level", "ERROR", "-p", "runs_dir", str(runs), "-p", "figures_dir", str(tmp_path/"fig"), "-p", "n_boot", "200"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = pd.read_csv(runs/"results.csv")
+    assert set(res.strategy) == {"binary", "multilabel"}
+    merged = res[(res.strategy == "binary") & (res.pathology == "(merged 3)") & (res.metric == "macro_dsc")]
+    assert len(merged) == 1 and merged.n_models.iloc[0] == 3
+    assert (res[res.metric == "macro_dsc"].ci_low <= res[res.metric == "macro_dsc"].value + 1e-12).all()
+    for f in ("figure4.png", "pathology_dsc.png", "cost.png"): assert (tmp_path/"fig"/f).stat().st_size > 10_000, f
+    summary = (runs/"summary.md").read_text()
+    assert "Best configuration per strategy" in summary and "Multi-label vs binary" in summary
