@@ -14,7 +14,7 @@ from .spider import DISC_LEVELS, DISC_OFFSET, SpiderError, read_case, read_spide
 from .labels import disc_table, pathology_map
 
 # %% auto #0
-__all__ = ['PALETTE', 'DIFF_COLOURS', 'PLANES', 'take', 'overlay_rgba', 'diff_rgba', 'MaskViewer']
+__all__ = ['PALETTE', 'DIFF_COLOURS', 'PLANES', 'take', 'overlay_rgba', 'diff_rgba', 'MaskViewer', 'RunBrowser']
 
 # %% ../nbs/10_viewer.ipynb #cccd86fe
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#fabed4", "#469990"]
@@ -205,3 +205,54 @@ def _from_run(cls, run_dir) -> MaskViewer:
     return cls(**loaders[series[0]](), cases=loaders)
 
 MaskViewer.from_run = classmethod(_from_run)
+
+# %% ../nbs/10_viewer.ipynb #3c4fe5ac
+class RunBrowser:
+    "The finished runs under `runs_dir`: a table, each run's per-volume DSC, and its test cases in a `MaskViewer`."
+    def __init__(self, runs_dir):
+        import pandas as pd
+        self.runs_dir = Path(runs_dir)
+        self.metrics = {f.parent.name: json.loads(f.read_text()) for f in sorted(self.runs_dir.glob("*/metrics.json"))}
+        if not self.metrics: raise SpiderError(f"{self.runs_dir}: no finished run (no */metrics.json); expected a sweep's runs folder")
+        self.table = pd.DataFrame([dict(run_id=k, strategy=m["config"]["strategy"], arch=m["config"]["arch"], loss=m["config"]["loss"],
+                                        pathology=m["config"]["pathology"], macro_dsc=m["macro_dsc"], example_dsc=m["example_dsc"])
+                                   for k, m in self.metrics.items()]).sort_values(["strategy", "arch", "loss", "pathology"])
+        self._viewers = {}
+
+    def volumes(self, run_id: str):
+        "Per-volume DSC of one run: example-based and per pathology."
+        import pandas as pd
+        m = self.metrics[run_id]
+        return pd.DataFrame([dict(series=v["series"], example_dsc=v["example_dsc"], **v["per_class_dsc"]) for v in m["per_volume"]]).set_index("series")
+
+    def viewer(self, run_id: str, series: str | None = None) -> MaskViewer:
+        "A `MaskViewer` on one run's test cases, showing `series` (default the first)."
+        if run_id not in self._viewers: self._viewers[run_id] = MaskViewer.from_run(self.runs_dir/run_id)
+        v = self._viewers[run_id]
+        if series is not None and series in v.cases:
+            v._set(**v.cases[series]()); v._fig = None; v.index = min(v.index, v.image.shape[0] - 1)
+            if v._widget is not None: v._img.value = v.png()
+        return v
+
+    def widget(self):
+        import ipywidgets as W
+        labels = {f"{r.strategy} | {r.arch} | {r.loss}" + (f" | {r.pathology}" if r.pathology else ""): r.run_id for r in self.table.itertuples()}
+        pick = W.Dropdown(options=list(labels), description="run", layout=W.Layout(width="60%"))
+        table, cases, holder = W.HTML(), W.ToggleButtons(description="case"), W.VBox()
+        def show_run(*_):
+            rid = labels[pick.value]
+            table.value = self.volumes(rid).round(3).to_html(na_rep="-")
+            cases.options = list(self.volumes(rid).index)
+            holder.children = [self.viewer(rid, cases.value).widget()]
+        def show_case(ch):
+            if ch["new"]: self.viewer(labels[pick.value], ch["new"])
+        pick.observe(show_run, "value"); cases.observe(show_case, "value"); show_run()
+        return W.VBox([pick, table, cases, holder])
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        first = self.table.run_id.iloc[0]
+        html = self.table.round(3).to_html(index=False, na_rep="-") + self.volumes(first).round(3).to_html(na_rep="-")
+        b = {"text/html": html, "text/plain": f"RunBrowser({str(self.runs_dir)!r}: {len(self.table)} runs)"}
+        try: b.update({k: v for k, v in self.widget()._repr_mimebundle_(include=include, exclude=exclude).items() if k != "text/plain"})
+        except Exception: pass
+        return b
