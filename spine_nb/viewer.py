@@ -14,7 +14,8 @@ from .spider import DISC_LEVELS, DISC_OFFSET, SpiderError, read_case, read_spide
 from .labels import disc_table, pathology_map
 
 # %% auto #0
-__all__ = ['PALETTE', 'DIFF_COLOURS', 'PLANES', 'take', 'overlay_rgba', 'diff_rgba', 'MaskViewer', 'RunBrowser']
+__all__ = ['PALETTE', 'DIFF_COLOURS', 'PLANES', 'ANATOMY_COLOURS', 'take', 'overlay_rgba', 'anatomy_group', 'outline_rgba',
+           'diff_rgba', 'MaskViewer', 'RunBrowser']
 
 # %% ../nbs/10_viewer.ipynb #cccd86fe
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#fabed4", "#469990"]
@@ -36,6 +37,27 @@ def overlay_rgba(masks: np.ndarray, show, opacity: float) -> np.ndarray:
         m = masks[k]; out[m, :3] = to_rgb(PALETTE[k % len(PALETTE)]); out[m, 3] = opacity
     return out
 
+ANATOMY_COLOURS = {"vertebrae": "#ffffff", "canal": "#00e5ff", "discs": "#ffe119"}
+
+def anatomy_group(labels: np.ndarray) -> np.ndarray:
+    "SPIDER mask labels -> 0 background, 1 vertebra (1-99), 2 spinal canal (100), 3 disc (201-299)."
+    g = np.zeros(labels.shape, np.uint8)
+    g[(labels > 0) & (labels < 100)] = 1; g[labels == 100] = 2; g[labels > DISC_OFFSET] = 3
+    return g
+
+def outline_rgba(labels: np.ndarray, opacity: float = 0.9) -> np.ndarray:
+    "`(h, w)` SPIDER labels -> RGBA with the one-pixel boundary of every structure (vertebrae white, canal cyan, discs yellow)."
+    from matplotlib.colors import to_rgb
+    lab = np.asarray(labels)
+    edge = np.zeros(lab.shape, bool)
+    edge[:-1] |= lab[:-1] != lab[1:]; edge[1:] |= lab[:-1] != lab[1:]
+    edge[:, :-1] |= lab[:, :-1] != lab[:, 1:]; edge[:, 1:] |= lab[:, :-1] != lab[:, 1:]
+    edge &= lab > 0                                    # draw on the structure's side of the boundary
+    g = anatomy_group(lab); out = np.zeros(lab.shape + (4,), np.float32)
+    for k, name in enumerate(ANATOMY_COLOURS, start=1):
+        m = edge & (g == k); out[m, :3] = to_rgb(ANATOMY_COLOURS[name]); out[m, 3] = opacity
+    return out
+
 def diff_rgba(truth: np.ndarray, pred: np.ndarray, show, opacity: float) -> np.ndarray:
     "True positive / false positive / false negative colours over the shown channels."
     from matplotlib.colors import to_rgb
@@ -55,6 +77,7 @@ class MaskViewer:
         self.plane, self.opacity = "sagittal", 0.55
         self.index = self.image.shape[0] // 2
         self.show = [True]*self.n
+        self.outline = self.anatomy is not None       # anatomy outline layer (vertebrae / canal / discs), when there is one
         self._fig = None; self._widget = None
 
     def _set(self, image, truth, pred, names, anatomy, title, spacing=None):
@@ -82,7 +105,9 @@ class MaskViewer:
         if self.pred is not None:
             p = take(self.pred, self.plane, self.index)
             out += [overlay_rgba(p, self.show, self.opacity), diff_rgba(t, p, self.show, min(1.0, self.opacity + 0.2))]
-        return img, out
+        edge = outline_rgba(take(self.anatomy, self.plane, self.index)) if self.outline and self.anatomy is not None \
+            else np.zeros(img.shape + (4,), np.float32)
+        return img, out, edge
 
     def _aspect(self):
         "Row spacing / column spacing of the shown plane (square pixels when the spacing is unknown)."
@@ -94,7 +119,7 @@ class MaskViewer:
         "The matplotlib figure of the current view (created on first use, then updated in place)."
         import matplotlib.pyplot as plt
         from matplotlib.figure import Figure
-        img, overs = self._arrays()
+        img, overs, edge = self._arrays()
         if self._fig is None or len(self._ims) != len(overs):
             panels = self._panels()
             self._fig = Figure(figsize=(3.3*len(panels), 3.9), dpi=90)
@@ -102,13 +127,15 @@ class MaskViewer:
             self._ims, self._axes, self._texts = [], axes, []
             for ax, name, o in zip(axes, panels, overs):
                 base = ax.imshow(img, cmap="gray", vmin=self._clim[0], vmax=self._clim[1], interpolation="nearest")
+                lines = ax.imshow(edge, interpolation="nearest")
                 top = ax.imshow(o, interpolation="nearest")
-                self._ims.append((base, top)); ax.set_title(name, fontsize=9); ax.set_axis_off()
+                self._ims.append((base, lines, top)); ax.set_title(name, fontsize=9); ax.set_axis_off()
             self._suptitle = self._fig.suptitle("", fontsize=9)
             self._fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.86, wspace=0.03)
-        for (base, top), o, ax in zip(self._ims, overs, self._axes):
-            base.set_data(img); top.set_data(o)
-            base.set_extent((-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5)); top.set_extent(base.get_extent())
+        for (base, lines, top), o, ax in zip(self._ims, overs, self._axes):
+            base.set_data(img); lines.set_data(edge); top.set_data(o)
+            base.set_extent((-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5))
+            lines.set_extent(base.get_extent()); top.set_extent(base.get_extent())
             ax.set_xlim(-0.5, img.shape[1] - 0.5); ax.set_ylim(img.shape[0] - 0.5, -0.5); ax.set_aspect(self._aspect())
         for t in self._texts: t.remove()
         self._texts = self._level_labels()
@@ -117,14 +144,15 @@ class MaskViewer:
 
     def _level_labels(self):
         "Disc levels (L5/S1, L4/L5, ...) at the discs' centres in this slice, on every panel."
+        from matplotlib.patheffects import withStroke
         if self.anatomy is None: return []
         lab = take(self.anatomy, self.plane, self.index); out = []
         for v in np.unique(lab):
             if not DISC_OFFSET < v <= DISC_OFFSET + 25: continue
             r, c = np.argwhere(lab == v).mean(0)
             for ax in self._axes:
-                out.append(ax.text(c, r, DISC_LEVELS.get(int(v) - DISC_OFFSET, str(int(v) - DISC_OFFSET)), color="yellow",
-                                   fontsize=6, ha="center", va="center"))
+                out.append(ax.text(c, r, DISC_LEVELS.get(int(v) - DISC_OFFSET, str(int(v) - DISC_OFFSET)), color="white",
+                                   fontsize=6, ha="center", va="center", path_effects=[withStroke(linewidth=1.5, foreground="black")]))
         return out
 
     def png(self) -> bytes:
@@ -135,6 +163,7 @@ class MaskViewer:
         "Pathology names with their colours (and the difference colours when there is a prediction)."
         items = [f'<span style="color:{PALETTE[k % len(PALETTE)]}">&#9632;</span> {n}' for k, n in enumerate(self.names)]
         if self.pred is not None: items += [f'<span style="color:{c}">&#9632;</span> {n}' for n, c in DIFF_COLOURS.items()]
+        if self.anatomy is not None: items += [f'<span style="color:{c};text-shadow:0 0 1px #000">&#9633;</span> {n}' for n, c in ANATOMY_COLOURS.items()]
         return '<div class="spine-nb-legend" style="font-size:12px;line-height:1.6">' + " &nbsp; ".join(items) + "</div>"
 
     # --- widgets ----------------------------------------------------------------------------------
@@ -143,27 +172,32 @@ class MaskViewer:
         import ipywidgets as W
         if self._widget is not None: return self._widget
         self._img = W.Image(value=self.png(), format="png")
-        self._slider = W.IntSlider(value=self.index, min=0, max=self.image.shape[0] - 1, description="slice", continuous_update=True)
+        # the slider counts slices from 1, as the title does; self.index counts from 0
+        self._slider = W.IntSlider(value=self.index + 1, min=1, max=self.image.shape[PLANES[self.plane]], description="slice", continuous_update=True)
         plane = W.Dropdown(options=list(PLANES), value=self.plane, description="plane")
         opacity = W.FloatSlider(value=self.opacity, min=0, max=1, step=0.05, description="opacity")
         self._checks = [W.Checkbox(value=True, description=n, indent=False, layout=W.Layout(width="auto"),
                                    style={"description_width": "initial"}) for n in self.names]
         self._legend = W.HTML(self.legend_html())
+        outline = W.Checkbox(value=self.outline, description="anatomy outline", indent=False, layout=W.Layout(width="auto"),
+                             disabled=self.anatomy is None)
         case = W.Dropdown(options=list(self.cases), description="case") if self.cases else None
         def redraw(*_): self._img.value = self.png()
-        def on_slice(ch): self.index = ch["new"]; redraw()
+        def on_slice(ch): self.index = ch["new"] - 1; redraw()
         def on_plane(ch):
             self.plane = ch["new"]; size = self.image.shape[PLANES[self.plane]]
-            self.index = size // 2; self._slider.max = size - 1; self._slider.value = self.index; redraw()
+            self.index = size // 2; self._slider.max = size; self._slider.value = self.index + 1; redraw()
         def on_opacity(ch): self.opacity = ch["new"]; redraw()
         def on_check(ch): self.show = [c.value for c in self._checks]; redraw()
+        def on_outline(ch): self.outline = ch["new"]; redraw()
         def on_case(ch):
             self._set(**self.cases[ch["new"]]()); self.index = min(self.index, self.image.shape[PLANES[self.plane]] - 1)
-            self._slider.max = self.image.shape[PLANES[self.plane]] - 1; self._fig = None; redraw()
+            self._slider.max = self.image.shape[PLANES[self.plane]]; self._slider.value = self.index + 1; self._fig = None; redraw()
         self._slider.observe(on_slice, "value"); plane.observe(on_plane, "value"); opacity.observe(on_opacity, "value")
         for c in self._checks: c.observe(on_check, "value")
+        outline.observe(on_outline, "value")
         if case is not None: case.observe(on_case, "value")
-        controls = W.HBox(([case] if case else []) + [plane, self._slider, opacity])
+        controls = W.HBox(([case] if case else []) + [plane, self._slider, opacity, outline])
         self._widget = W.VBox([controls, W.HBox(self._checks, layout=W.Layout(flex_flow="row wrap")), self._legend, self._img])
         return self._widget
 
@@ -205,6 +239,24 @@ def _from_run(cls, run_dir) -> MaskViewer:
     return cls(**loaders[series[0]](), cases=loaders)
 
 MaskViewer.from_run = classmethod(_from_run)
+
+# %% ../nbs/10_viewer.ipynb #4d8c5433
+def _data_case(sp, discs, series: str) -> dict:
+    r = sp.series.set_index("name").loc[series]
+    img, msk = read_case(r["image"], r["mask"])
+    return dict(image=img.array, truth=pathology_map(msk.array, discs, int(r["patient"])), pred=None, names=list(discs.columns),
+                anatomy=msk.array, spacing=img.spacing, title=f"{series} (patient {int(r['patient'])}, {r['split']} split)")
+
+def _from_data(cls, data_dir, pathology_set: str = "spider9", split: str | None = None, seed: int = 42) -> MaskViewer:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore"); sp = read_spider(data_dir, seed=seed)
+    series = sp.series if split is None else sp.series[sp.series["split"] == split]
+    if series.empty: raise SpiderError(f"{data_dir}: no series in split {split!r}; expected one of {sorted(sp.series['split'].unique())}")
+    discs = disc_table(sp.gradings, pathology_set)
+    loaders = {s: (lambda s=s: _data_case(sp, discs, s)) for s in series["name"]}
+    return cls(**loaders[series["name"].iloc[0]](), cases=loaders)
+
+MaskViewer.from_data = classmethod(_from_data)
 
 # %% ../nbs/10_viewer.ipynb #3c4fe5ac
 class RunBrowser:
