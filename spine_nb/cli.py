@@ -55,7 +55,9 @@ def _sweep(a):
     executor = a.scheduler or ("gpus" if a.gpus else "sequential")
     gpus = None if a.gpus in (None, "all") else _list(a.gpus)
     extra = {"device": a.device} if a.device else None
-    t = run_sweep(runs, a.runs, a.data, executor=executor, gpus=gpus, per_gpu=a.per_gpu, extra=extra)
+    from spine_nb.fast import FAST_ARCH
+    per_gpu = a.per_gpu or max(FAST_ARCH[r["arch"]]["per_gpu"] for r in runs)   # default: the bench's choice (12_fast)
+    t = run_sweep(runs, a.runs, a.data, executor=executor, gpus=gpus, per_gpu=per_gpu, extra=extra)
     counts = t.status.value_counts().to_dict()
     print(f"{len(t)} runs in {a.runs}: {counts}; table in {Path(a.runs)/'sweep.csv'}")
     for r in t[t.status == "failed"].itertuples(): print(f"  failed {r.run_id}: {r.error}")
@@ -64,6 +66,13 @@ def _sweep(a):
 def _demo(a):
     from spine_nb.analysis import run_demo
     run_demo(a.out, a.figures, cases=a.cases, workers=a.workers)
+
+def _bench(a):
+    from spine_nb.bench import run_bench
+    over = {k: v for k, v in dict(steps=a.steps, rounds=a.rounds, batch_size=a.batch).items() if v is not None}
+    if a.roi: over["roi"] = tuple(int(v) for v in a.roi.replace("x", ",").split(","))
+    k_archs = [] if a.k_arch == "none" else _list(a.k_arch)
+    run_bench(a.out, a.data, _list(a.arch), a.device, settings=over, concurrency_archs=k_archs)
 
 def parser() -> argparse.ArgumentParser:
     "The `spine_nb` argument parser."
@@ -94,7 +103,8 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset value, e.g. --set epochs=50 (repeatable)")
     sw.add_argument("--scheduler", help="address of a Dask scheduler (tcp://host:8786) to run on a cluster")
     sw.add_argument("--gpus", help="run on this machine's GPUs in parallel: 'all' or a list like 0,1,2")
-    sw.add_argument("--per-gpu", type=int, default=1, help="runs at once per GPU with --gpus (default 1)")
+    sw.add_argument("--per-gpu", type=int, default=None,
+                    help="runs at once per GPU with --gpus (default: the largest FAST_ARCH per_gpu of the grid's architectures)")
     sw.add_argument("--device", help="device passed to every run (default: auto)")
     sw.add_argument("--dry-run", action="store_true", help="print the grid and exit")
     sw.set_defaults(func=_sweep)
@@ -104,6 +114,17 @@ def parser() -> argparse.ArgumentParser:
     de.add_argument("--cases", type=int, default=20, help="phantom cases (default 20: 13 train / 3 val / 4 test)")
     de.add_argument("--workers", type=int, default=1, help="runs side by side in a Dask LocalCluster (default 1: one after the other)")
     de.set_defaults(func=_demo)
+    be = sub.add_parser("bench", help="fast path vs a MONAI-tutorial loop, inference, runs per GPU, grid GPU-hours -> bench/results/")
+    be.add_argument("--out", default="bench/results", help="where <device>-<date>.json and .md go (default bench/results/)")
+    be.add_argument("--data", help="a SPIDER folder (default: a phantom made under --out/_work)")
+    be.add_argument("--arch", help="comma-separated subset of the architectures (default all five)")
+    be.add_argument("--device", default="auto", help="auto (CUDA if present: the full bench; else the CPU smoke test), cpu, cuda:N")
+    be.add_argument("--roi", help="override the ROI, e.g. 32,192,192")
+    be.add_argument("--batch", type=int, help="override the batch size")
+    be.add_argument("--steps", type=int, help="timed steps per window")
+    be.add_argument("--rounds", type=int, help="alternating naive / fast windows")
+    be.add_argument("--k-arch", help="architectures for the k-runs-per-device measurement (default all; 'none' to skip)")
+    be.set_defaults(func=_bench)
     return p
 
 def main(argv=None):

@@ -26,6 +26,7 @@ from .metrics import (class_means, disc_calls, diagnosis_metrics, example_dsc_pe
 from .data import CROPS, TargetEncoder, load_cases, spider_errors, train_dataset
 from .models import (ARCHS, LOSSES, STRATEGIES, ConfigError, build_loss, build_model, check_roi,
                              count_parameters, out_channels)
+from .fast import FAST_ARCH, ResidentData, _flag, use_amp, use_fast
 
 # %% auto #0
 __all__ = ['PRESETS', 'INFERENCES', 'SW_OVERLAP', 'PHANTOM_CASES', 'RUN_KEYS', 'make_config', 'resolve_device', 'preset',
@@ -43,9 +44,10 @@ PRESETS = {
 INFERENCES = ("center", "sliding_window")
 SW_OVERLAP = 0.5                 # sliding-window overlap (Gaussian blending), paper-v2
 PHANTOM_CASES = 12               # the smoke run's tiny phantom: 8 train / 2 val / 2 test
-# what defines a run's result; the other keys (device, workers, cache, stop_after, out_dir) may change on resume
+# what defines a run's result; the other keys (device, amp, fast, workers, cache, stop_after, out_dir) may change on resume
+# (precision and the fast path, like the device, change results within floating-point tolerance only)
 RUN_KEYS = ("data_dir", "strategy", "pathology", "pathology_set", "arch", "loss", "epochs", "lr", "batch_size", "seed", "roi",
-            "crop", "inference", "val_every", "amp")
+            "crop", "inference", "val_every")
 
 def _roi(v):
     if isinstance(v, str): v = [p for p in v.replace("[", "").replace("]", "").replace("(", "").replace(")", "").replace("x", ",").split(",") if p.strip()]
@@ -53,7 +55,7 @@ def _roi(v):
 
 def make_config(data_dir="", out_dir="", strategy="multilabel", pathology="", pathology_set="spider9", arch="unet3d",
                 loss="dice", epochs=2, lr=1e-4, batch_size=2, seed=42, roi=(16, 64, 64), crop="center", inference="center",
-                val_every=1, device="auto", amp=False, num_workers=0, cache_dir="", stop_after=0) -> dict:
+                val_every=1, device="auto", amp="auto", num_workers=0, cache_dir="", stop_after=0, fast="auto") -> dict:
     "Check every name and value of a run (no file is read) and return the configuration as a plain dict."
     if strategy not in STRATEGIES: raise ConfigError(f"unknown strategy {strategy!r}; expected one of {list(STRATEGIES)}")
     names = channels(pathology_set)
@@ -72,7 +74,8 @@ def make_config(data_dir="", out_dir="", strategy="multilabel", pathology="", pa
     return dict(data_dir=str(data_dir or ""), out_dir=str(out_dir or ""), strategy=strategy, pathology=pathology or "",
                 pathology_set=pathology_set, arch=arch, loss=loss, epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                 seed=int(seed), roi=roi, crop=crop, inference=inference, val_every=int(val_every), device=str(device),
-                amp=bool(amp), num_workers=int(num_workers), cache_dir=str(cache_dir or ""), stop_after=int(stop_after))
+                amp=_flag(amp, "amp"), num_workers=int(num_workers), cache_dir=str(cache_dir or ""), stop_after=int(stop_after),
+                fast=_flag(fast, "fast"))
 
 def resolve_device(device: str = "auto") -> torch.device:
     "`auto` -> CUDA when available, else CPU; a CUDA device that is not there is an error."
@@ -151,7 +154,7 @@ def pathology_probs(probs: np.ndarray, strategy: str, codebook: Codebook | None 
 def predict_volume(model, image: torch.Tensor, cfg: dict, device) -> tuple[np.ndarray, tuple]:
     "Probabilities `(C, D, H, W)` float32 in the image's grid, and the evaluated box (three `(start, stop)` pairs)."
     roi = tuple(cfg["roi"])
-    ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["amp"])
+    ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp(cfg["amp"], device))
     with torch.no_grad(), ctx:
         if cfg["inference"] == "sliding_window":
             logits = sliding_window_inference(image[None].to(device), roi, sw_batch_size=cfg["batch_size"], predictor=model,
@@ -250,8 +253,12 @@ def fit(cfg: dict, data: RunData, out_dir, progress: bool = True) -> pd.DataFram
     out_dir = Path(out_dir); ck = out_dir/"checkpoints"
     device = resolve_device(cfg["device"])
     set_determinism(seed=cfg["seed"])
+    fast, cuda = use_fast(cfg["fast"], device), device.type == "cuda"
     net, loss_fn = new_model(cfg, data, device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
+    tune = FAST_ARCH[cfg["arch"]] if fast and cuda else dict(channels_last=False, compile=False)
+    if fast and cuda: torch.backends.cudnn.benchmark = True       # after set_determinism, which turns it off
+    if tune["channels_last"]: net = net.to(memory_format=torch.channels_last_3d)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"], fused=fast and cuda)
     scaler = torch.amp.GradScaler(device.type, enabled=False)   # bf16 autocast needs no loss scaling; kept for fp16 users
     start, history, best, train_s, val_s = 1, [], dict(epoch=0, score=-np.inf), 0.0, 0.0
     if (ck/"last.pt").is_file():
@@ -261,25 +268,34 @@ def fit(cfg: dict, data: RunData, out_dir, progress: bool = True) -> pd.DataFram
         start, history, best = st["epoch"] + 1, st["history"], st["best"]
         train_s, val_s = st["train_seconds"], st["val_seconds"]
     if start > cfg["epochs"]: return pd.DataFrame(history)
-    ds = train_dataset(data.train, data.encoder, cfg["roi"], cfg["crop"])
-    ctx = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["amp"])
+    amp = use_amp(cfg["amp"], device)
+    resident = None
+    if fast and ResidentData.fits(data.train, cfg["roi"], data.encoder.lut(0).shape[1], device, torch.bfloat16 if amp else torch.float32):
+        resident = ResidentData(data.train, data.encoder, cfg["roi"], cfg["crop"], device, torch.bfloat16 if amp and cuda else torch.float32)
+    else: ds = train_dataset(data.train, data.encoder, cfg["roi"], cfg["crop"])
+    step_net = torch.compile(net) if tune["compile"] else net
+    ctx = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
     long_target = cfg["strategy"] == "multiclass"
     done_now = 0
     bar = tqdm(range(start, cfg["epochs"] + 1), initial=start - 1, total=cfg["epochs"], desc=f"{cfg['arch']} {cfg['strategy']}",
                disable=not progress)
     for epoch in bar:
         s = seed_epoch(cfg["seed"], epoch)
-        ds.transform.set_random_state(seed=s)
-        loader = DataLoader(ds, batch_size=cfg["batch_size"], shuffle=True, num_workers=cfg["num_workers"],
-                            generator=torch.Generator().manual_seed(s), drop_last=False)
+        if resident is not None: batches = resident.batches(cfg["batch_size"], s)
+        else:
+            ds.transform.set_random_state(seed=s)
+            loader = DataLoader(ds, batch_size=cfg["batch_size"], shuffle=True, num_workers=cfg["num_workers"],
+                                generator=torch.Generator().manual_seed(s), drop_last=False, pin_memory=fast and cuda)
+            batches = ((b["image"], b["target"]) for b in loader)
         net.train(); t0 = time.time()
         total, steps = torch.zeros((), device=device), 0
         with spider_errors():
-            for batch in loader:
-                x = batch["image"].to(device, non_blocking=True)
-                y = batch["target"].to(device, non_blocking=True)
+            for x, y in batches:
+                x = x.to(device, non_blocking=True)
+                if tune["channels_last"]: x = x.contiguous(memory_format=torch.channels_last_3d)
+                y = y.to(device, non_blocking=True)
                 y = y.long() if long_target else y.float()
-                with ctx(): logits = net(x)
+                with ctx(): logits = step_net(x)
                 loss = loss_fn(logits.float(), y)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
@@ -372,6 +388,7 @@ def test_run(cfg: dict, data: RunData, out_dir, history: pd.DataFrame, progress:
                   inference_seconds_per_volume=float(np.mean(seconds)), peak_memory_mb=peak, peak_memory_kind=peak_kind,
                   device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
                   cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"), host=socket.gethostname(),
+                  fast_path=use_fast(cfg["fast"], device), bf16=use_amp(cfg["amp"], device),
                   torch=torch.__version__, monai=monai.__version__),
         split={s: list(data.spider.subset(s).name) for s in ("train", "val", "test")},
         codebook=json.loads(cb.to_json()) if cb else None,
