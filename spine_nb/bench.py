@@ -18,7 +18,7 @@ from .labels import channels
 from .data import TargetEncoder, case_items, load_cases, prep_transforms, train_transforms
 from .models import ARCHS, ConfigError, build_loss, build_model, check_roi
 from .fast import FAST_ARCH, FusedModels, ResidentData, run_separately
-from .train import PRESETS
+from .train import PRESETS, SW_OVERLAP
 
 # %% auto #0
 __all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'peak_flops', 'device_slug', 'naive_loop', 'fast_loop', 'step_flops',
@@ -26,9 +26,9 @@ __all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'peak_flops', 'device_slug', 'naive_
 
 # %% ../nbs/13_bench.ipynb #341d9f89
 GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=20, rounds=3, warmup=5, cases=40, size="small",
-           infer_volumes=5, ks=(1, 2, 4), k_steps=30)
+           infer_volumes=5, sw_shape=(18, 384, 384), ks=(1, 2, 4), k_steps=30)
 CPU_SMOKE = dict(roi=(32, 64, 64), batch_size=1, pathology_set="disc3", steps=1, rounds=1, warmup=1, cases=12, size="tiny",
-                 infer_volumes=1, ks=(1, 2), k_steps=2)
+                 infer_volumes=1, sw_shape=(20, 64, 96), ks=(1, 2), k_steps=2)
 # dense (no sparsity) bf16 tensor-core peaks from NVIDIA's datasheets, FLOP/s; matched against torch.cuda.get_device_name
 PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12,
              "L4": 121e12, "A10": 125e12, "RTX 4090": 165e12}
@@ -154,21 +154,27 @@ def bench_training(arch: str, series, cases, enc, s: dict, device, log=print) ->
 
 # %% ../nbs/13_bench.ipynb #da89962f
 def bench_inference(arch: str, n: int, s: dict, device) -> dict:
-    "Seconds per volume: multi-label (1 model, n channels), binary one model after another, binary fused (`FusedModels`)."
+    "Seconds per volume: multi-label (1 model, n channels), binary one model after another, binary fused (`FusedModels`); at the ROI and (`sw_`) by sliding windows over an `sw_shape` volume."
+    from monai.inferers import sliding_window_inference
     cuda = device.type == "cuda"
     ml = _model(arch, n, s["roi"], device).eval()
     bins = [_model(arch, 1, s["roi"], device, seed=k).eval() for k in range(n)]
     fused = FusedModels(bins)
     x = torch.randn(1, 1, *s["roi"], device=device)
-    ways = {"multilabel": lambda: ml(x), "binary_sequential": lambda: run_separately(bins, x), "binary_fused": lambda: fused(x)}
+    vol = torch.randn(1, 1, *s["sw_shape"], device=device)
+    sw = lambda f: sliding_window_inference(vol, s["roi"], sw_batch_size=s["batch_size"], predictor=f, overlap=SW_OVERLAP, mode="gaussian")
+    ways = {"multilabel": lambda: ml(x), "binary_sequential": lambda: run_separately(bins, x), "binary_fused": lambda: fused(x),
+            "sw_multilabel": lambda: sw(ml), "sw_binary_sequential": lambda: [sw(m) for m in bins],
+            "sw_binary_fused": lambda: sw(fused.as_channels)}
     out = {}
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
         for name, f in ways.items():
             f(); _sync(device); t0 = time.perf_counter()
             for _ in range(s["infer_volumes"]): f()
             _sync(device); out[name] = (time.perf_counter() - t0)/s["infer_volumes"]
-    out["sequential_over_multilabel"] = out["binary_sequential"]/out["multilabel"]
-    out["sequential_over_fused"] = out["binary_sequential"]/out["binary_fused"]
+    for p in ("", "sw_"):
+        out[p + "sequential_over_multilabel"] = out[p + "binary_sequential"]/out[p + "multilabel"]
+        out[p + "sequential_over_fused"] = out[p + "binary_sequential"]/out[p + "binary_fused"]
     del ml, bins, fused; gc.collect()
     if cuda: torch.cuda.empty_cache()
     return out
@@ -228,6 +234,9 @@ def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "pap
     return dict(per_arch=out, total_hours=total, total_hours_at_best_k=sum(v["hours_at_best_k"] for v in out.values()))
 
 # %% ../nbs/13_bench.ipynb #92d03f3c
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}" + ("" if k == 1 else "s")
+
 def bench_table(r: dict) -> str:
     "The results as markdown tables."
     rows = []
@@ -239,16 +248,21 @@ def bench_table(r: dict) -> str:
     s = r["settings"]
     lines = [f"# spine_nb bench: {r['device']} ({r['date']})", "",
              (f"**{r['label']}**" if r.get("label") else ""), "",
-             f"ROI {'x'.join(map(str, s['roi']))}, batch {s['batch_size']}, multi-label `{s['pathology_set']}`, {s['rounds']} rounds of "
-             f"{s['steps']} steps after {s['warmup']} warm-up steps; torch {r['torch']}, MONAI {r['monai']}.", "",
+             f"ROI {'x'.join(map(str, s['roi']))}, batch {s['batch_size']}, multi-label `{s['pathology_set']}`, "
+             f"{_n(s['rounds'], 'round')} of {_n(s['steps'], 'step')} after {_n(s['warmup'], 'warm-up step')}; "
+             f"torch {r['torch']}, MONAI {r['monai']}.", "",
              "| architecture | naive vol/s | fast vol/s | fast / naive | data wait naive / fast | peak GiB naive / fast | TFLOP / step | MFU (fast) |",
              "|---|---|---|---|---|---|---|---|", *rows, "",
-             f"Inference, seconds per volume for a full diagnosis of {r['n_pathologies']} pathologies:", "",
-             "| architecture | multi-label (1 model) | binary sequential | binary fused | sequential / multi-label | sequential / fused |",
-             "|---|---|---|---|---|---|"]
+             f"Inference, seconds per volume for a full diagnosis of {r['n_pathologies']} pathologies, at the ROI (one window) "
+             f"and by sliding windows over a {'x'.join(map(str, s['sw_shape']))} volume (sw):", "",
+             "| architecture | multi-label (1 model) | binary sequential | binary fused | sequential / multi-label | sequential / fused "
+             "| sw multi-label | sw binary sequential | sw binary fused | sw sequential / multi-label | sw sequential / fused |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for a, t in r["inference"].items():
         lines.append(f"| {a} | {t['multilabel']:.4f} | {t['binary_sequential']:.4f} | {t['binary_fused']:.4f} | "
-                     f"{t['sequential_over_multilabel']:.1f}x | {t['sequential_over_fused']:.2f}x |")
+                     f"{t['sequential_over_multilabel']:.1f}x | {t['sequential_over_fused']:.2f}x | "
+                     f"{t['sw_multilabel']:.4f} | {t['sw_binary_sequential']:.4f} | {t['sw_binary_fused']:.4f} | "
+                     f"{t['sw_sequential_over_multilabel']:.1f}x | {t['sw_sequential_over_fused']:.2f}x |")
     if r.get("concurrency"):
         ks = list(next(iter(r["concurrency"].values())))
         lines += ["", "Aggregate training throughput with k runs on the device at once (volumes / s, and gain over k=1):", "",
@@ -269,7 +283,7 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
     import monai
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
     s = dict(GPU if dev.type == "cuda" else CPU_SMOKE, **(settings or {}))
-    s["roi"] = tuple(int(v) for v in s["roi"])
+    s["roi"], s["sw_shape"] = (tuple(int(v) for v in s[k]) for k in ("roi", "sw_shape"))
     archs = list(archs or ARCHS)
     for a in archs:
         if a not in ARCHS: raise ConfigError(f"unknown arch {a!r}; expected one of {list(ARCHS)}")

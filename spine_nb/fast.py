@@ -81,13 +81,18 @@ class ResidentData:
         return sum(t.numel()*t.element_size() for t in ts)
 
     @staticmethod
+    def estimate_bytes(cases: list, roi, n_channels: int, dtype=torch.float32) -> int:
+        "An upper bound of `nbytes` before building: image + targets (centre crops) or image + labels + LUT (random crops)."
+        per_voxel = torch.finfo(dtype).bits//8 + n_channels + 1
+        voxels = sum(int(np.prod([max(d, r) for d, r in zip(c["image"].shape[1:], roi)])) for c in cases)   # padded to the ROI
+        return voxels*per_voxel + len(cases)*256*n_channels
+
+    @staticmethod
     def fits(cases: list, roi, n_channels: int, device, dtype=torch.float32, share: float = 0.5) -> bool:
         "Whether the set would take at most `share` of the device's free memory (always True on a CPU)."
         device = torch.device(device)
         if device.type != "cuda": return True
-        per_voxel = torch.finfo(dtype).bits//8 + n_channels + 1
-        voxels = sum(max(int(np.prod(c["image"].shape[1:])), int(np.prod(roi))) for c in cases)
-        return voxels*per_voxel <= share*torch.cuda.mem_get_info(device)[0]
+        return ResidentData.estimate_bytes(cases, roi, n_channels, dtype) <= share*torch.cuda.mem_get_info(device)[0]
 
     def _crop(self, i: int, rng: np.random.Generator):
         "One random crop of case `i`: centre on a foreground voxel or a background voxel with equal chance (as pos=1, neg=1)."
@@ -129,6 +134,10 @@ class FusedModels(torch.nn.Module):
         from torch.func import functional_call
         f = lambda p, b, x: functional_call(self.base, (p, b), (x,))
         return torch.vmap(f, in_dims=(0, 0, None))(self.params, self.buffers, x)
+
+    def as_channels(self, x: torch.Tensor) -> torch.Tensor:
+        "`(B, 1, ...)` -> `(B, n*C, ...)`: the n outputs side by side as channels (a predictor for `sliding_window_inference`)."
+        return self(x).movedim(0, 1).flatten(1, 2)
 
 def run_separately(models: list, x: torch.Tensor) -> torch.Tensor:
     "The n models one after another: the reference for `FusedModels`."

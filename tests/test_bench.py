@@ -15,7 +15,9 @@ def test_bench_cli_cpu_smoke(tmp_path):
         assert t["naive"]["volumes_per_s"] > 0 and t["fast"]["volumes_per_s"] > 0, arch
         assert 0 <= t["fast"]["data_wait_share"] < 1 and t["flops_per_step"] > 0, arch
         i = res["inference"][arch]
-        assert i["multilabel"] > 0 and i["binary_sequential"] > 0 and i["binary_fused"] > 0, arch
+        for p in ("", "sw_"):                       # one window at the ROI, and sliding windows over a whole volume
+            assert i[p + "multilabel"] > 0 and i[p + "binary_sequential"] > 0 and i[p + "binary_fused"] > 0, (arch, p)
+    assert res["settings"]["sw_shape"] == [20, 64, 96]
     assert res["projection"]["total_hours"] > 0
     md = js[0].with_suffix(".md").read_text()
     assert md.count("| swin_unetr |") == 2 and "not a real projection" in md

@@ -93,3 +93,12 @@ def test_gpus_executor_pins_one_device_per_worker(tiny_phantom, tmp_path):
     assert t.status.tolist() == ["finished"]*3, t.error.tolist()
     seen = {json.loads((tmp_path/"runs"/r["run_id"]/"metrics.json").read_text())["cost"]["cuda_visible_devices"] for r in runs}
     assert seen <= {"0", "1"} and seen
+
+def test_gpus_executor_pins_every_worker():
+    "Every worker of the `gpus` executor sees exactly one device, and each device gets `per_gpu` workers."
+    from spine_nb.sweep import _client
+    client, opened = _client("gpus", gpus=["0", "1"], per_gpu=2)
+    try: seen = client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
+    finally:
+        for o in opened: o.close()
+    assert sorted(seen.values()) == ["0", "0", "1", "1"], seen
