@@ -18,7 +18,7 @@ from .labels import channels
 from .data import TargetEncoder, case_items, load_cases, prep_transforms, train_transforms
 from .models import ARCHS, ConfigError, build_loss, build_model, check_roi
 from .fast import FAST_ARCH, FusedModels, ResidentData, run_separately
-from .train import PRESETS, SW_OVERLAP
+from .train import PRESETS, SW_OVERLAP, _json_safe
 
 # %% auto #0
 __all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'peak_flops', 'device_slug', 'naive_loop', 'fast_loop', 'step_flops',
@@ -169,9 +169,12 @@ def bench_inference(arch: str, n: int, s: dict, device) -> dict:
     out = {}
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
         for name, f in ways.items():
-            f(); _sync(device); t0 = time.perf_counter()
-            for _ in range(s["infer_volumes"]): f()
-            _sync(device); out[name] = (time.perf_counter() - t0)/s["infer_volumes"]
+            try:
+                f(); _sync(device); t0 = time.perf_counter()
+                for _ in range(s["infer_volumes"]): f()
+                _sync(device); out[name] = (time.perf_counter() - t0)/s["infer_volumes"]
+            except torch.OutOfMemoryError:        # e.g. n models' windows at once: recorded as not measured, the bench goes on
+                out[name] = float("nan"); gc.collect(); torch.cuda.empty_cache()
     for p in ("", "sw_"):
         out[p + "sequential_over_multilabel"] = out[p + "binary_sequential"]/out[p + "multilabel"]
         out[p + "sequential_over_fused"] = out[p + "binary_sequential"]/out[p + "binary_fused"]
@@ -247,7 +250,9 @@ def bench_table(r: dict) -> str:
                     + f" | {t['flops_per_step']/1e12:.3f} | " + (f"{t['mfu']:.1%}" if t["mfu"] is not None else "-") + " |")
     s = r["settings"]
     lines = [f"# spine_nb bench: {r['device']} ({r['date']})", "",
-             (f"**{r['label']}**" if r.get("label") else ""), "",
+             *([f"**{r['label']}**", ""] if r.get("label") else []),
+             *([] if r.get("complete", True) else
+               [f"**Partial: the run stopped after {', '.join(r['training']) or 'no architecture'}.**", ""]),
              f"ROI {'x'.join(map(str, s['roi']))}, batch {s['batch_size']}, multi-label `{s['pathology_set']}`, "
              f"{_n(s['rounds'], 'round')} of {_n(s['steps'], 'step')} after {_n(s['warmup'], 'warm-up step')}; "
              f"torch {r['torch']}, MONAI {r['monai']}.", "",
@@ -302,23 +307,29 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
     n = len(enc.names)
     log(f"bench on {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor() or 'cpu'}): "
         f"{len(cases)} training cases, ROI {s['roi']}, batch {s['batch_size']}, {n} pathologies")
-    training, inference = {}, {}
-    for a in archs:
-        training[a] = dict(bench_training(a, series, cases, enc, s, dev, log), batch_size=s["batch_size"])
-        inference[a] = bench_inference(a, n, s, dev)
-    conc_archs = archs if concurrency_archs is None else list(concurrency_archs)
-    concurrency = {a: bench_concurrency(a, data_dir, s, dev) for a in conc_archs}
-    projection = project_grid(training, inference, concurrency, n_pathologies=len(channels("spider9")))
+    training, inference, concurrency = {}, {}, {}
     r = dict(device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
              device_slug=device_slug(dev), date=datetime.date.today().isoformat(), host=platform.node(),
              torch=torch.__version__, monai=monai.__version__, cuda=torch.version.cuda,
              label=None if dev.type == "cuda" else "CPU smoke test at a tiny ROI: these figures say nothing about GPU speed",
              settings={k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()}, n_pathologies=n,
              peak_bf16_flops=peak_flops(dev), fast_arch=FAST_ARCH, training=training, inference=inference,
-             concurrency=concurrency, projection=projection)
+             concurrency=concurrency, projection=None, complete=False)
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    stem = f"{r['device_slug']}-{r['date']}"
-    atomic_write_text(out/f"{stem}.json", json.dumps(r, indent=1, default=str))
-    atomic_write_text(out/f"{stem}.md", bench_table(r))
+    stem = base = f"{r['device_slug']}-{r['date']}"
+    for i in range(2, 10_000):                  # an earlier run of the same device and day is kept
+        if not (out/f"{stem}.json").exists() and not (out/f"{stem}.md").exists(): break
+        stem = f"{base}-{i}"
+    r["results_file"] = str(out/f"{stem}.json")
+    def save():                 # after every architecture: a crash later keeps what was measured
+        atomic_write_text(out/f"{stem}.json", json.dumps(_json_safe(r), indent=1, default=str))
+        atomic_write_text(out/f"{stem}.md", bench_table(r))
+    for a in archs:
+        training[a] = dict(bench_training(a, series, cases, enc, s, dev, log), batch_size=s["batch_size"])
+        inference[a] = bench_inference(a, n, s, dev); save()
+    for a in (archs if concurrency_archs is None else list(concurrency_archs)):
+        concurrency[a] = bench_concurrency(a, data_dir, s, dev); save()
+    r.update(projection=project_grid(training, inference, concurrency, n_pathologies=len(channels("spider9"))), complete=True)
+    save()
     log(f"wrote {out/stem}.json and .md")
     return r

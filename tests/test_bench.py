@@ -1,5 +1,6 @@
 "`spine_nb bench` on a CPU: the smoke test of every architecture, writing the results file and its table."
 import json, subprocess
+import pytest
 from conftest import BIN
 
 def test_bench_cli_cpu_smoke(tmp_path):
@@ -26,3 +27,30 @@ def test_bench_cli_cpu_smoke(tmp_path):
 def test_bench_bad_arch(tmp_path):
     r = subprocess.run([str(BIN/"spine_nb"), "bench", "--out", str(tmp_path), "--arch", "unet2d"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown arch 'unet2d'" in r.stderr
+
+def test_bench_keeps_finished_architectures(tmp_path, monkeypatch):
+    "A bench that dies on its second architecture leaves the first one's figures on disk, marked partial."
+    from spine_nb import bench
+    done = []
+    def fake_training(arch, *a, **k):
+        if done: raise RuntimeError(f"boom in {arch}")
+        done.append(arch)
+        side = dict(volumes_per_s=2.0, step_ms=500.0, data_wait_share=0.1, peak_memory_mb=None)
+        return dict(naive=side, fast=dict(side, volumes_per_s=4.0), speedup=2.0, flops_per_step=10**9, mfu=None)
+    ratios = dict(sequential_over_multilabel=3.0, sequential_over_fused=1.5)
+    fake_inference = lambda *a, **k: {p + k: v for p in ("", "sw_") for k, v in dict(
+        multilabel=0.1, binary_sequential=0.3, binary_fused=0.2, **ratios).items()}
+    monkeypatch.setattr(bench, "bench_training", fake_training)
+    monkeypatch.setattr(bench, "bench_inference", fake_inference)
+    with pytest.raises(RuntimeError, match="boom in vnet"):
+        bench.run_bench(tmp_path, archs=["unet3d", "vnet"], device="cpu", concurrency_archs=[], log=lambda *a: None)
+    js = list(tmp_path.glob("cpu-*.json")); assert len(js) == 1
+    res = json.loads(js[0].read_text())
+    assert list(res["training"]) == ["unet3d"] and res["complete"] is False and res["projection"] is None
+    assert res["training"]["unet3d"]["fast"]["volumes_per_s"] == 4.0
+    assert "Partial: the run stopped after unet3d" in js[0].with_suffix(".md").read_text()
+    # a second run of the same device and day goes to <device>-<date>-2: the first run's file is kept as it was
+    done.clear(); first = js[0].read_text()
+    r2 = bench.run_bench(tmp_path, archs=["unet3d"], device="cpu", concurrency_archs=[], log=lambda *a: None)
+    assert r2["results_file"] == str(js[0].with_name(js[0].stem + "-2.json")) and js[0].read_text() == first
+    assert json.loads(open(r2["results_file"]).read())["complete"] is True
