@@ -240,6 +240,13 @@ def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "pap
 def _n(k: int, word: str) -> str:
     return f"{k} {word}" + ("" if k == 1 else "s")
 
+def _cell(v, spec: str, unit: str = "") -> str:
+    "A figure for a table cell; `-` where it was not measured (NaN in memory, null once written to JSON)."
+    return "-" if v is None or v != v else format(v, spec) + unit
+
+_INFER_COLS = [("multilabel", ".4f", ""), ("binary_sequential", ".4f", ""), ("binary_fused", ".4f", ""),
+               ("sequential_over_multilabel", ".1f", "x"), ("sequential_over_fused", ".2f", "x")]
+
 def bench_table(r: dict) -> str:
     "The results as markdown tables."
     rows = []
@@ -264,10 +271,9 @@ def bench_table(r: dict) -> str:
              "| sw multi-label | sw binary sequential | sw binary fused | sw sequential / multi-label | sw sequential / fused |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for a, t in r["inference"].items():
-        lines.append(f"| {a} | {t['multilabel']:.4f} | {t['binary_sequential']:.4f} | {t['binary_fused']:.4f} | "
-                     f"{t['sequential_over_multilabel']:.1f}x | {t['sequential_over_fused']:.2f}x | "
-                     f"{t['sw_multilabel']:.4f} | {t['sw_binary_sequential']:.4f} | {t['sw_binary_fused']:.4f} | "
-                     f"{t['sw_sequential_over_multilabel']:.1f}x | {t['sw_sequential_over_fused']:.2f}x |")
+        lines.append(f"| {a} | " + " | ".join(_cell(t[p + k], spec, unit) for p in ("", "sw_") for k, spec, unit in _INFER_COLS) + " |")
+    if any(_cell(v, "") == "-" for t in r["inference"].values() for v in t.values()):
+        lines += ["", "`-`: that way ran out of device memory and was not measured."]
     if r.get("concurrency"):
         ks = list(next(iter(r["concurrency"].values())))
         lines += ["", "Aggregate training throughput with k runs on the device at once (volumes / s, and gain over k=1):", "",
