@@ -15,20 +15,23 @@ import torch
 from .spider import SpiderError, atomic_write_text, read_spider
 from .phantom import make_phantom
 from .labels import channels
-from .data import TargetEncoder, case_items, load_cases, prep_transforms, train_transforms
+from .data import TargetEncoder, case_items, load_cases, prep_transforms, train_dataset, train_transforms
 from .models import ARCHS, ConfigError, build_loss, build_model, check_roi
 from .fast import FAST_ARCH, FusedModels, ResidentData, run_separately
-from .train import PRESETS, SW_OVERLAP, _json_safe
+from .train import PRESETS, SW_OVERLAP, RunData, _json_safe, make_config, save_checkpoint, validate
 
 # %% auto #0
-__all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'peak_flops', 'device_slug', 'naive_loop', 'fast_loop', 'step_flops',
-           'bench_training', 'bench_inference', 'bench_concurrency', 'project_grid', 'bench_table', 'run_bench']
+__all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'peak_flops', 'device_slug',
+           'naive_loop', 'cached_loop', 'switched', 'fast_loop', 'step_flops', 'bench_training', 'bench_inference',
+           'bench_run_parts', 'startup_seconds', 'bench_concurrency', 'project_grid', 'bench_table', 'run_bench']
 
 # %% ../nbs/13_bench.ipynb #341d9f89
-GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=20, rounds=3, warmup=5, cases=40, size="small",
-           infer_volumes=5, sw_shape=(18, 384, 384), ks=(1, 2, 4), k_steps=30)
-CPU_SMOKE = dict(roi=(32, 64, 64), batch_size=1, pathology_set="disc3", steps=1, rounds=1, warmup=1, cases=12, size="tiny",
-                 infer_volumes=1, sw_shape=(20, 64, 96), ks=(1, 2), k_steps=2)
+GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=12, rounds=2, warmup=4, cases=40,
+           size="small", infer_volumes=5, sw_shape=(18, 384, 384), ks=(1, 2, 4), k_steps=30, val_volumes=8,
+           switches=("channels_last", "compile", "cudagraphs", "nondeterministic"))
+CPU_SMOKE = dict(roi=(32, 64, 64), batch_size=1, pathology_set="disc3", steps=1, rounds=1, warmup=1, cases=12,
+                 size="tiny", infer_volumes=1, sw_shape=(20, 64, 96), ks=(1, 2), k_steps=2, val_volumes=2,
+                 switches=("channels_last", "nondeterministic"))
 # dense (no sparsity) bf16 tensor-core peaks from NVIDIA's datasheets, FLOP/s; matched against torch.cuda.get_device_name
 PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12,
              "L4": 121e12, "A10": 125e12, "RTX 4090": 165e12}
@@ -52,56 +55,118 @@ def _model(arch, n_out, roi, device, seed=0):
     torch.manual_seed(seed)
     return build_model(arch, n_out, roi).to(device)
 
+# cuDNN flags of each loop: a tutorial script calls monai's `set_determinism` (deterministic on, benchmark off);
+# `fit` calls it too, then turns `cudnn.benchmark` on for the fast path on CUDA
+TUTORIAL_FLAGS = dict(deterministic=True, benchmark=False)
+FIT_FLAGS = dict(deterministic=True, benchmark=True)
+SWITCHES = ("channels_last", "compile", "cudagraphs", "nondeterministic")
+
+def _cudnn(flags: dict):
+    torch.backends.cudnn.deterministic = flags["deterministic"]
+    torch.backends.cudnn.benchmark = flags["benchmark"]
+
+def _eager_loop(net, loader, device, amp: bool):
+    "The step of a tutorial-style loop over a loader: eager, non-fused Adam, `loss.item()` per step (a host sync)."
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    loss_fn = build_loss("dice", "multilabel")
+    net.train()
+    it = iter(loader)
+    state = dict(loss=0.0)
+    def step():
+        nonlocal it
+        _cudnn(TUTORIAL_FLAGS)
+        t0 = time.perf_counter()
+        try: b = next(it)
+        except StopIteration:
+            it = iter(loader)                                            # a new epoch
+            b = next(it)
+        x = b["image"].to(device)
+        y = b["target"].to(device).float()
+        _sync(device)
+        t1 = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp): logits = net(x)
+        loss = loss_fn(logits.float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        state["loss"] += loss.item()
+        _sync(device)
+        return t1 - t0, time.perf_counter() - t0
+    return step
+
 def naive_loop(arch: str, series: pd.DataFrame, enc: TargetEncoder, s: dict, device, workers: int | None = None):
-    "MONAI-tutorial style: Dataset reading and transforming files every epoch, DataLoader, fp32, eager, `.item()` per step."
+    "(a) MONAI-tutorial style: a `Dataset` reading and transforming the files every epoch, `DataLoader`, fp32."
     from monai.data import DataLoader, Dataset
     from monai.transforms import Compose
     items = [dict(it, lut=enc.lut(it["patient"])) for it in case_items(series)]
     ds = Dataset(items, Compose([prep_transforms(), train_transforms(s["roi"])]))
     workers = min(4, os.cpu_count() or 1) if workers is None else workers
     loader = DataLoader(ds, batch_size=s["batch_size"], shuffle=True, num_workers=workers, drop_last=True)
-    net = _model(arch, len(enc.names), s["roi"], device); net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4); loss_fn = build_loss("dice", "multilabel")
-    it = iter(loader); state = dict(loss=0.0)
-    def step():
-        nonlocal it
-        t0 = time.perf_counter()
-        try: b = next(it)
-        except StopIteration: it = iter(loader); b = next(it)          # a new epoch: the loader starts its workers again
-        x, y = b["image"].to(device), b["target"].to(device).float(); _sync(device)
-        t1 = time.perf_counter()
-        loss = loss_fn(net(x), y); opt.zero_grad(); loss.backward(); opt.step()
-        state["loss"] += loss.item()                                     # the tutorials' per-step host sync
-        _sync(device); return t1 - t0, time.perf_counter() - t0
-    return step, net
+    net = _model(arch, len(enc.names), s["roi"], device)
+    return _eager_loop(net, loader, device, amp=False), net
 
-def fast_loop(arch: str, cases: list, enc: TargetEncoder, s: dict, device):
-    "`spine_nb.fast`: resident batches, bf16 autocast on CUDA, fused Adam, the architecture's `FAST_ARCH` switches."
+def cached_loop(arch: str, cases: list, enc: TargetEncoder, s: dict, device, amp: bool = False):
+    "(b) what a MONAI user would pick: `CacheDataset` of the prepared crops + `ThreadDataLoader`; (c) `amp`: bf16 autocast."
+    from monai.data import ThreadDataLoader
+    ds = train_dataset(cases, enc, s["roi"], "center")       # the centre-crop protocol: every transform is cached
+    loader = ThreadDataLoader(ds, batch_size=s["batch_size"], shuffle=True, num_workers=0, drop_last=True)
+    net = _model(arch, len(enc.names), s["roi"], device)
+    return _eager_loop(net, loader, device, amp=amp and device.type == "cuda"), net
+
+def switched(arch: str, device, switch: str | None = None) -> tuple[dict, dict, bool]:
+    "The fast path's `FAST_ARCH` settings and cuDNN flags as `fit` uses them, with `switch` flipped; and whether it is on."
     cuda = device.type == "cuda"
-    tune = FAST_ARCH[arch] if cuda else dict(channels_last=False, compile=False)
-    if cuda: torch.backends.cudnn.benchmark = True
+    tune = dict(FAST_ARCH[arch]) if cuda else dict(channels_last=False, compile=False, compile_mode="default")
+    flags = dict(FIT_FLAGS) if cuda else dict(TUTORIAL_FLAGS)
+    if switch is None: return tune, flags, True
+    if switch == "channels_last": on = tune["channels_last"] = not tune["channels_last"]
+    elif switch in ("compile", "cudagraphs"):
+        mode = "default" if switch == "compile" else "reduce-overhead"
+        on = not (tune["compile"] and tune["compile_mode"] == mode)
+        tune.update(compile=on, compile_mode=mode)
+    elif switch == "nondeterministic":
+        flags["deterministic"] = not flags["deterministic"]
+        on = not flags["deterministic"]
+    else: raise ConfigError(f"unknown switch {switch!r}; expected one of {list(SWITCHES)}")
+    return tune, flags, on
+
+def fast_loop(arch: str, cases: list, enc: TargetEncoder, s: dict, device, switch: str | None = None):
+    "`spine_nb.fast` as `fit` runs it: resident batches, bf16 on CUDA, fused Adam, `FAST_ARCH`, fit's cuDNN flags; `switch` flipped."
+    cuda = device.type == "cuda"
+    tune, flags, _ = switched(arch, device, switch)
     rd = ResidentData(cases, enc, s["roi"], "center", device, torch.bfloat16 if cuda else torch.float32)
     net = _model(arch, len(enc.names), s["roi"], device)
     if tune["channels_last"]: net = net.to(memory_format=torch.channels_last_3d)
-    run = torch.compile(net) if tune["compile"] else net
-    net.train(); opt = torch.optim.Adam(net.parameters(), lr=1e-4, fused=cuda); loss_fn = build_loss("dice", "multilabel")
+    run = torch.compile(net, mode=tune["compile_mode"]) if tune["compile"] else net
+    graphs = tune["compile"] and tune["compile_mode"] == "reduce-overhead"
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4, fused=cuda)
+    loss_fn = build_loss("dice", "multilabel")
     total = torch.zeros((), device=device)
     epoch = [0]
     def batches():
         while True:
             epoch[0] += 1
             for x, y in rd.batches(s["batch_size"], epoch[0]):
-                if len(x) == s["batch_size"]: yield x, y                # drop_last, as the naive loader
+                if len(x) == s["batch_size"]: yield x, y                # drop_last, as the loaders
     gen = batches()
     def step():
         nonlocal total
+        _cudnn(flags)
         t0 = time.perf_counter()
-        x, y = next(gen); _sync(device)
+        x, y = next(gen)
+        if tune["channels_last"]: x = x.contiguous(memory_format=torch.channels_last_3d)
+        _sync(device)
         t1 = time.perf_counter()
+        if graphs: torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda): logits = run(x)
-        loss = loss_fn(logits.float(), y.float()); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        loss = loss_fn(logits.float(), y.float())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
         total += loss.detach()
-        _sync(device); return t1 - t0, time.perf_counter() - t0
+        _sync(device)
+        return t1 - t0, time.perf_counter() - t0
     return step, net
 
 # %% ../nbs/13_bench.ipynb #01cbaa12
@@ -127,29 +192,73 @@ def _peak_reset(device):
 def _peak_mb(device) -> float | None:
     return torch.cuda.max_memory_allocated(device)/2**20 if device.type == "cuda" else None
 
+def _free(device):
+    gc.collect()
+    if device.type == "cuda": torch.cuda.empty_cache()
+
+BASELINES = ("naive", "cached", "cached_amp", "fast")
+
+def _loop_makers(arch, series, cases, enc, s, device) -> dict:
+    "Name -> a function that builds that loop: the three baselines, the fast path, and the fast path with each switch."
+    makers = {"naive": lambda: naive_loop(arch, series, enc, s, device),
+              "cached": lambda: cached_loop(arch, cases, enc, s, device),
+              "cached_amp": lambda: cached_loop(arch, cases, enc, s, device, amp=True),
+              "fast": lambda: fast_loop(arch, cases, enc, s, device)}
+    for sw in s.get("switches", ()):
+        makers[f"fast+{sw}"] = lambda sw=sw: fast_loop(arch, cases, enc, s, device, switch=sw)
+    return makers
+
 def bench_training(arch: str, series, cases, enc, s: dict, device, log=print) -> dict:
-    "Naive and fast loops of one architecture, alternating for `rounds` windows of `steps` steps after `warmup` steps."
-    out = {}
-    loops = {"naive": naive_loop(arch, series, enc, s, device), "fast": fast_loop(arch, cases, enc, s, device)}
-    for name, (step, _) in loops.items(): _window(step, s["warmup"])
+    "Every loop of one architecture, alternating for `rounds` windows of `steps` steps after `warmup` steps each."
+    loops, warm, errors = {}, {}, {}
+    for name, make in _loop_makers(arch, series, cases, enc, s, device).items():
+        try:
+            loops[name] = make()[0]
+            warm[name] = _window(loops[name], s["warmup"])["seconds"]    # compile, autotuning and the first epoch
+        except Exception as e:                                               # e.g. out of memory, or compile refusing a model
+            loops.pop(name, None)
+            errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+            log(f"{arch:14s} {name}: not measured ({errors[name]})")
+            _free(device)
+    if "fast" not in loops: raise SpiderError(f"bench {arch}: the fast path failed: {errors.get('fast')}")
     acc = {k: dict(seconds=0.0, data_seconds=0.0, steps=0, peak_mb=0.0) for k in loops}
-    for r in range(s["rounds"]):
-        for name, (step, _) in loops.items():
-            _peak_reset(device); w = _window(step, s["steps"])
+    for _ in range(s["rounds"]):
+        for name, step in loops.items():
+            _peak_reset(device)
+            w = _window(step, s["steps"])
             for k in ("seconds", "data_seconds", "steps"): acc[name][k] += w[k]
             acc[name]["peak_mb"] = max(acc[name]["peak_mb"], _peak_mb(device) or 0.0)
-    for name, a in acc.items():
-        out[name] = dict(volumes_per_s=a["steps"]*s["batch_size"]/a["seconds"], step_ms=1000*a["seconds"]/a["steps"],
-                         data_wait_share=a["data_seconds"]/a["seconds"], peak_memory_mb=a["peak_mb"] if device.type == "cuda" else None)
-    out["speedup"] = out["fast"]["volumes_per_s"]/out["naive"]["volumes_per_s"]
-    del loops; gc.collect()
-    if device.type == "cuda": torch.cuda.empty_cache()
+    del loops
+    _free(device)
     flops = step_flops(arch, len(enc.names), s, device)
     peak = peak_flops(device)
-    out["flops_per_step"] = flops
-    out["mfu"] = flops/(out["fast"]["step_ms"]/1000)/peak if peak else None
-    log(f"{arch:14s} naive {out['naive']['volumes_per_s']:7.2f} vol/s  fast {out['fast']['volumes_per_s']:7.2f} vol/s  "
-        f"x{out['speedup']:.2f}  data wait {out['naive']['data_wait_share']:.0%} -> {out['fast']['data_wait_share']:.0%}")
+    res = {}
+    for name, a in acc.items():
+        step_s = a["seconds"]/a["steps"]
+        res[name] = dict(volumes_per_s=a["steps"]*s["batch_size"]/a["seconds"], step_ms=1000*step_s,
+                         data_wait_share=a["data_seconds"]/a["seconds"],
+                         peak_memory_mb=a["peak_mb"] if device.type == "cuda" else None,
+                         warmup_seconds=warm[name], first_steps_overhead_s=max(0.0, warm[name] - s["warmup"]*step_s),
+                         mfu=flops/step_s/peak if peak else None)
+    out = {k: res.get(k, dict(error=errors.get(k))) for k in BASELINES}
+    fast = res["fast"]["volumes_per_s"]
+    ratio = lambda k: fast/res[k]["volumes_per_s"] if k in res else None
+    out.update(fast_over_cached=ratio("cached"), fast_over_naive=ratio("naive"), fast_over_cached_amp=ratio("cached_amp"),
+               speedup=ratio("naive"), flops_per_step=flops, mfu=res["fast"]["mfu"])
+    out["switches"] = {}
+    for sw in s.get("switches", ()):               # gain = with the switch on / with it off, whichever way fast has it
+        v = res.get(f"fast+{sw}")
+        on = switched(arch, device, sw)[2]
+        out["switches"][sw] = (dict(error=errors.get(f"fast+{sw}")) if v is None else
+                               dict(v, on=on, gain=(v["volumes_per_s"]/fast) if on else fast/v["volumes_per_s"]))
+    vs = lambda k: f"{res[k]['volumes_per_s']:7.2f}" if k in res else "      -"
+    log(f"{arch:14s} vol/s naive {vs('naive')}  cached {vs('cached')}  cached_amp {vs('cached_amp')}  fast {vs('fast')}  "
+        f"fast/cached x{out['fast_over_cached'] or float('nan'):.2f}  fast/naive x{out['fast_over_naive'] or float('nan'):.2f}  "
+        f"data wait fast {res['fast']['data_wait_share']:.0%}")
+    for sw, v in out["switches"].items():
+        log(f"{arch:14s}   {sw:16s} " + (f"on / off x{v['gain']:.2f} ({'on' if v['on'] else 'off'}: {v['volumes_per_s']:.2f} "
+                                          f"vol/s; first {s['warmup']} steps {v['warmup_seconds']:.1f} s)" if "gain" in v
+                                          else f"not measured: {v['error']}"))
     return out
 
 # %% ../nbs/13_bench.ipynb #da89962f
@@ -173,14 +282,53 @@ def bench_inference(arch: str, n: int, s: dict, device) -> dict:
                 f(); _sync(device); t0 = time.perf_counter()
                 for _ in range(s["infer_volumes"]): f()
                 _sync(device); out[name] = (time.perf_counter() - t0)/s["infer_volumes"]
-            except torch.OutOfMemoryError:        # e.g. n models' windows at once: recorded as not measured, the bench goes on
-                out[name] = float("nan"); gc.collect(); torch.cuda.empty_cache()
-    for p in ("", "sw_"):
+            except Exception as e:      # out of memory (n models' windows at once), or a way this model cannot take
+                out[name] = float("nan")
+                out.setdefault("errors", {})[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                _free(device)
+    for p in ("", "sw_"):              # NaN where a way was not measured
         out[p + "sequential_over_multilabel"] = out[p + "binary_sequential"]/out[p + "multilabel"]
         out[p + "sequential_over_fused"] = out[p + "binary_sequential"]/out[p + "binary_fused"]
     del ml, bins, fused; gc.collect()
     if cuda: torch.cuda.empty_cache()
     return out
+
+# %% ../nbs/13_bench.ipynb #b0f93c62
+def bench_run_parts(arch: str, cases: list, enc: TargetEncoder, s: dict, device) -> dict:
+    "What a run does besides training steps, as `fit` does it: `validate` seconds per volume, `best.pt` / `last.pt` writes."
+    import tempfile
+    cfg = make_config(strategy="multilabel", pathology_set=s["pathology_set"], arch=arch, roi=s["roi"],
+                      batch_size=s["batch_size"], device=str(device))
+    data = RunData(spider=None, names=enc.names, all_names=enc.names, encoder=enc, codebook=None)
+    vols = cases[:s["val_volumes"]]
+    net = _model(arch, len(enc.names), s["roi"], device)
+    validate(net, vols[:1], data, cfg, device)                              # warm-up
+    _sync(device)
+    t0 = time.perf_counter()
+    validate(net, vols, data, cfg, device)
+    _sync(device)
+    val_s = (time.perf_counter() - t0)/len(vols)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    for p in net.parameters(): p.grad = torch.zeros_like(p)
+    opt.step()                                                              # Adam's state exists after one step
+    out = dict(validate_seconds_per_volume=val_s)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, state in (("best", dict(model=net.state_dict())),
+                            ("last", dict(model=net.state_dict(), optimizer=opt.state_dict()))):
+            t0 = time.perf_counter()
+            p = save_checkpoint(Path(tmp)/f"{name}.pt", **state)
+            out[f"{name}_checkpoint_seconds"] = time.perf_counter() - t0
+            out[f"{name}_checkpoint_mb"] = p.stat().st_size/2**20
+    del net, opt
+    _free(device)
+    return out
+
+def startup_seconds() -> float:
+    "Seconds for a fresh Python to import torch, MONAI and the training stage (a run's start before any data is read)."
+    import subprocess, sys
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch, monai, spine_nb.train"], check=True, capture_output=True)
+    return time.perf_counter() - t0
 
 # %% ../nbs/13_bench.ipynb #606ee856
 def _k_worker(rank, arch, data_dir, s, device, barrier, results):
@@ -221,20 +369,32 @@ def bench_concurrency(arch: str, data_dir, s: dict, device) -> dict:
 
 # %% ../nbs/13_bench.ipynb #57007524
 def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "paper", n_pathologies: int = 9,
-                 split=(134, 34, 42)) -> dict:
-    "Device-hours of the preset's grid per architecture and in all, from per-architecture step and inference seconds."
-    p = PRESETS[preset]; n_train, n_val, n_test = split
+                 split=(134, 34, 42), parts: dict | None = None, startup_s: float = 0.0) -> dict:
+    "Device-hours of the preset's grid per architecture and in all, with its parts (training, validation, test, checkpoints, start-up)."
+    p = PRESETS[preset]
+    n_train, n_val, n_test = split
     runs_per_arch = 3*2 + 3*n_pathologies
-    out, total = {}, 0.0
+    n_val_rounds = p["epochs"]//p["val_every"]
+    out = {}
     for arch, t in train.items():
         step_s = t["fast"]["step_ms"]/1000*(p["batch_size"]/t.get("batch_size", p["batch_size"]))
-        per_run = (p["epochs"]*math.ceil(n_train/p["batch_size"])*step_s
-                   + (p["epochs"]//p["val_every"])*n_val*infer[arch]["multilabel"] + n_test*infer[arch]["multilabel"])
+        pa = (parts or {}).get(arch) or {}
+        vol_s = pa.get("validate_seconds_per_volume", infer[arch]["multilabel"])   # else the forward alone
+        run = dict(training=p["epochs"]*math.ceil(n_train/p["batch_size"])*step_s,
+                   validation=n_val_rounds*n_val*vol_s,
+                   test=n_test*vol_s,
+                   checkpoints=n_val_rounds*(pa.get("last_checkpoint_seconds", 0.0) + pa.get("best_checkpoint_seconds", 0.0)),
+                   startup=startup_s)
+        per_run = sum(run.values())
         hours = runs_per_arch*per_run/3600
-        best_k = max(((k, v["vs_k1"]) for k, v in (conc or {}).get(arch, {}).items()), key=lambda kv: kv[1], default=("k=1", 1.0))
-        out[arch] = dict(runs=runs_per_arch, hours_per_run=per_run/3600, hours=hours, best_k=best_k[0], hours_at_best_k=hours/best_k[1])
-        total += hours
-    return dict(per_arch=out, total_hours=total, total_hours_at_best_k=sum(v["hours_at_best_k"] for v in out.values()))
+        best_k = max(((k, v["vs_k1"]) for k, v in (conc or {}).get(arch, {}).items()), key=lambda kv: kv[1],
+                     default=("k=1", 1.0))
+        out[arch] = dict(runs=runs_per_arch, hours_per_run=per_run/3600, hours=hours, best_k=best_k[0],
+                         hours_at_best_k=hours/best_k[1], parts_hours={k: runs_per_arch*v/3600 for k, v in run.items()})
+    parts_total = {k: sum(v["parts_hours"][k] for v in out.values()) for k in ("training", "validation", "test",
+                                                                               "checkpoints", "startup")}
+    return dict(preset=preset, per_arch=out, total_hours=sum(v["hours"] for v in out.values()),
+                total_hours_at_best_k=sum(v["hours_at_best_k"] for v in out.values()), parts_hours=parts_total)
 
 # %% ../nbs/13_bench.ipynb #92d03f3c
 def _n(k: int, word: str) -> str:
@@ -247,14 +407,49 @@ def _cell(v, spec: str, unit: str = "") -> str:
 _INFER_COLS = [("multilabel", ".4f", ""), ("binary_sequential", ".4f", ""), ("binary_fused", ".4f", ""),
                ("sequential_over_multilabel", ".1f", "x"), ("sequential_over_fused", ".2f", "x")]
 
-def bench_table(r: dict) -> str:
-    "The results as markdown tables."
+def _training_rows(r: dict) -> list:
     rows = []
     for a, t in r["training"].items():
-        rows.append(f"| {a} | {t['naive']['volumes_per_s']:.2f} | {t['fast']['volumes_per_s']:.2f} | **{t['speedup']:.2f}x** | "
-                    f"{t['naive']['data_wait_share']:.0%} / {t['fast']['data_wait_share']:.0%} | "
-                    + (f"{t['naive']['peak_memory_mb']/1024:.1f} / {t['fast']['peak_memory_mb']/1024:.1f}" if t["fast"]["peak_memory_mb"] else "-")
-                    + f" | {t['flops_per_step']/1e12:.3f} | " + (f"{t['mfu']:.1%}" if t["mfu"] is not None else "-") + " |")
+        vps = [_cell(t.get(k, {}).get("volumes_per_s"), ".2f") for k in BASELINES]
+        f = t["fast"]
+        mem = _cell(f["peak_memory_mb"]/1024 if f.get("peak_memory_mb") else None, ".1f")
+        rows.append(f"| {a} | " + " | ".join(vps) + f" | **{_cell(t.get('fast_over_cached'), '.2f', 'x')}** | "
+                    f"{_cell(t.get('fast_over_naive'), '.2f', 'x')} | {_cell(t.get('fast_over_cached_amp'), '.2f', 'x')} | "
+                    f"{_cell(t.get('naive', {}).get('data_wait_share'), '.0%')} / "
+                    f"{_cell(t.get('cached', {}).get('data_wait_share'), '.0%')}"
+                    f" / {_cell(f['data_wait_share'], '.0%')} | {mem} | {t['flops_per_step']/1e12:.3f} | "
+                    f"{_cell(t.get('mfu'), '.1%')} |")
+    return rows
+
+def _switch_rows(r: dict) -> list:
+    rows = []
+    for a, t in r["training"].items():
+        sws = t.get("switches") or {}
+        if not sws: continue
+        cells = [(f"{v['gain']:.2f}x ({v['warmup_seconds']:.0f} s)" if "gain" in v else "failed") for v in sws.values()]
+        rows.append(f"| {a} | " + " | ".join(cells) + " |")
+    return rows
+
+def _projection_lines(r: dict) -> list:
+    pj = r.get("projection")
+    if not pj: return []
+    parts = pj.get("parts_hours", {})
+    lines = ["", f"Projected `{pj.get('preset', 'paper')}` grid ({sum(v['runs'] for v in pj['per_arch'].values())} runs of the "
+             f"measured architectures) on this device: **{pj['total_hours']:.1f} device-hours**, "
+             f"{pj['total_hours_at_best_k']:.1f} with the best k per architecture"
+             + (" (a CPU smoke run at a tiny ROI: not a real projection)" if r.get("label") else "") + "."]
+    if parts:
+        lines += ["", "| part | device-hours |", "|---|---|", *(f"| {k} | {v:.2f} |" for k, v in parts.items())]
+        lines += ["", "| architecture | runs | hours per run | hours | training | validation | test | checkpoints | start-up |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for a, v in pj["per_arch"].items():
+            ph = v.get("parts_hours", {})
+            lines.append(f"| {a} | {v['runs']} | {v['hours_per_run']:.3f} | {v['hours']:.2f} | "
+                         + " | ".join(_cell(ph.get(k), ".2f") for k in parts) + " |")
+    return lines
+
+def bench_table(r: dict) -> str:
+    "The results as markdown tables."
     s = r["settings"]
     lines = [f"# spine_nb bench: {r['device']} ({r['date']})", "",
              *([f"**{r['label']}**", ""] if r.get("label") else []),
@@ -263,42 +458,72 @@ def bench_table(r: dict) -> str:
              f"ROI {'x'.join(map(str, s['roi']))}, batch {s['batch_size']}, multi-label `{s['pathology_set']}`, "
              f"{_n(s['rounds'], 'round')} of {_n(s['steps'], 'step')} after {_n(s['warmup'], 'warm-up step')}; "
              f"torch {r['torch']}, MONAI {r['monai']}.", "",
-             "| architecture | naive vol/s | fast vol/s | fast / naive | data wait naive / fast | peak GiB naive / fast | TFLOP / step | MFU (fast) |",
-             "|---|---|---|---|---|---|---|---|", *rows, "",
-             f"Inference, seconds per volume for a full diagnosis of {r['n_pathologies']} pathologies, at the ROI (one window) "
-             f"and by sliding windows over a {'x'.join(map(str, s['sw_shape']))} volume (sw):", "",
-             "| architecture | multi-label (1 model) | binary sequential | binary fused | sequential / multi-label | sequential / fused "
-             "| sw multi-label | sw binary sequential | sw binary fused | sw sequential / multi-label | sw sequential / fused |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Training volumes / s: (a) naive = tutorial loop reading the files every epoch; (b) cached = `CacheDataset` + "
+             "`ThreadDataLoader`, fp32; (c) cached AMP = (b) with bf16 autocast (CUDA only); fast = `spine_nb.fast` "
+             "as `fit` runs it. Headline ratio: fast / (b).", "",
+             "| architecture | (a) naive | (b) cached | (c) cached AMP | fast | fast / (b) | fast / (a) | fast / (c) "
+             "| data wait (a) / (b) / fast | peak GiB fast | TFLOP / step | MFU (fast) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|", *_training_rows(r)]
+    sw_rows = _switch_rows(r)
+    if sw_rows:
+        sws = list(next(t["switches"] for t in r["training"].values() if t.get("switches")))
+        lines += ["", "Switches, each flipped alone from the fast path's setting: throughput with it on / with it off (the first "
+                  f"{_n(s['warmup'], 'step')}, compile included, in seconds in brackets):", "",
+                  "| architecture | " + " | ".join(sws) + " |", "|---|" + "---|"*len(sws), *sw_rows]
+    if r.get("run_parts"):
+        lines += ["", "A run's other parts, as `fit` does them: `validate` seconds per volume (centre ROI, scoring on the "
+                  "host), checkpoint writes (seconds, MB):", "",
+                  "| architecture | validate s / volume | best.pt s | best.pt MB | last.pt s | last.pt MB |",
+                  "|---|---|---|---|---|---|"]
+        for a, p in r["run_parts"].items():
+            lines.append(f"| {a} | {p['validate_seconds_per_volume']:.4f} | {p['best_checkpoint_seconds']:.3f} | "
+                         f"{p['best_checkpoint_mb']:.1f} | {p['last_checkpoint_seconds']:.3f} | {p['last_checkpoint_mb']:.1f} |")
+        if r.get("startup_seconds") is not None:
+            lines += ["", f"Start-up (a fresh Python importing torch, MONAI and `spine_nb.train`): {r['startup_seconds']:.1f} s."]
+    lines += ["", f"Inference, seconds per volume for a full diagnosis of {r['n_pathologies']} pathologies, at the ROI "
+              f"(one window) and by sliding windows over a {'x'.join(map(str, s['sw_shape']))} volume (sw):", "",
+              "| architecture | multi-label (1 model) | binary sequential | binary fused | sequential / multi-label "
+              "| sequential / fused | sw multi-label | sw binary sequential | sw binary fused | sw sequential / multi-label "
+              "| sw sequential / fused |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for a, t in r["inference"].items():
         lines.append(f"| {a} | " + " | ".join(_cell(t[p + k], spec, unit) for p in ("", "sw_") for k, spec, unit in _INFER_COLS) + " |")
-    if any(_cell(v, "") == "-" for t in r["inference"].values() for v in t.values()):
-        lines += ["", "`-`: that way ran out of device memory and was not measured."]
+    errors = {(a, w): e for a, t in r["inference"].items() for w, e in (t.get("errors") or {}).items()}
+    if errors or any(_cell(v, "") == "-" for t in r["inference"].values() for k, v in t.items() if k != "errors"):
+        lines += ["", "`-`: that way failed and was not measured" + (":" if errors else " (out of device memory).")]
+        lines += [f"- {a}, {w}: {e}" for (a, w), e in errors.items()]
     if r.get("concurrency"):
         ks = list(next(iter(r["concurrency"].values())))
         lines += ["", "Aggregate training throughput with k runs on the device at once (volumes / s, and gain over k=1):", "",
                   "| architecture | " + " | ".join(ks) + " |", "|---|" + "---|"*len(ks)]
         for a, c in r["concurrency"].items():
             lines.append(f"| {a} | " + " | ".join(f"{c[k]['volumes_per_s']:.2f} ({c[k]['vs_k1']:.2f}x)" for k in ks) + " |")
-    pj = r.get("projection")
-    if pj:
-        lines += ["", f"Projected `paper` grid ({sum(v['runs'] for v in pj['per_arch'].values())} runs of the measured "
-                  f"architectures) on this device: **{pj['total_hours']:.1f} device-hours**, "
-                  f"{pj['total_hours_at_best_k']:.1f} with the best k per architecture"
-                  + (" (a CPU smoke run at a tiny ROI: not a real projection)" if r.get("label") else "") + "."]
+    lines += _projection_lines(r)
     return "\n".join(lines) + "\n"
 
+def _resumable(out: Path, slug: str, settings: dict):
+    "The newest results file of this device with the same settings, if any: `(path, results)`."
+    for f in sorted(out.glob(f"{slug}-*.json"), key=lambda f: f.stat().st_mtime, reverse=True):
+        try: r = json.loads(f.read_text())
+        except ValueError: continue
+        if r.get("settings") == settings: return f, r
+    return None, None
+
 def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto", settings: dict | None = None,
-              concurrency_archs=None, log=print) -> dict:
+              concurrency_archs=None, log=print, resume: bool = False) -> dict:
     "Measure everything on one device and write `<out_dir>/<device>-<date>.json` and `.md`; returns the results."
     import monai
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
     s = dict(GPU if dev.type == "cuda" else CPU_SMOKE, **(settings or {}))
+    for k in ("roi", "sw_shape", "switches", "ks"): s[k] = tuple(s[k])
     s["roi"], s["sw_shape"] = (tuple(int(v) for v in s[k]) for k in ("roi", "sw_shape"))
+    for sw in s["switches"]:
+        if sw not in SWITCHES: raise ConfigError(f"unknown switch {sw!r}; expected some of {list(SWITCHES)}")
     archs = list(archs or ARCHS)
     for a in archs:
         if a not in ARCHS: raise ConfigError(f"unknown arch {a!r}; expected one of {list(ARCHS)}")
         check_roi(a, s["roi"])
+    k_archs = archs if concurrency_archs is None else list(concurrency_archs)
     work = Path(out_dir)/"_work"
     if data_dir is None:
         data_dir = work/f"phantom-{s['size']}-{s['cases']}"
@@ -311,31 +536,50 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
     if len(cases) < s["batch_size"]: raise SpiderError(f"{data_dir}: {len(cases)} training cases, fewer than the batch size {s['batch_size']}")
     enc = TargetEncoder(sp.gradings, "multilabel", s["pathology_set"])
     n = len(enc.names)
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    slug = device_slug(dev)
+    settings_json = json.loads(json.dumps(_json_safe({k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()})))
+    path, r = _resumable(out, slug, settings_json) if resume else (None, None)
+    if r is None:
+        r = dict(device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
+                 device_slug=slug, date=datetime.date.today().isoformat(), host=platform.node(),
+                 torch=torch.__version__, monai=monai.__version__, cuda=torch.version.cuda,
+                 label=None if dev.type == "cuda" else "CPU smoke test at a tiny ROI: these figures say nothing about GPU speed",
+                 settings=settings_json, n_pathologies=n, peak_bf16_flops=peak_flops(dev), fast_arch=FAST_ARCH,
+                 training={}, inference={}, run_parts={}, concurrency={}, startup_seconds=None, projection=None,
+                 complete=False)
+        stem = base = f"{slug}-{r['date']}"
+        for i in range(2, 10_000):                  # an earlier run of the same device and day is kept
+            if not (out/f"{stem}.json").exists() and not (out/f"{stem}.md").exists(): break
+            stem = f"{base}-{i}"
+        path = out/f"{stem}.json"
+    else:
+        r["complete"] = False
+        log(f"resuming {path}: {', '.join(r['training']) or 'nothing'} measured already")
+    r["results_file"] = str(path)
     log(f"bench on {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor() or 'cpu'}): "
         f"{len(cases)} training cases, ROI {s['roi']}, batch {s['batch_size']}, {n} pathologies")
-    training, inference, concurrency = {}, {}, {}
-    r = dict(device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
-             device_slug=device_slug(dev), date=datetime.date.today().isoformat(), host=platform.node(),
-             torch=torch.__version__, monai=monai.__version__, cuda=torch.version.cuda,
-             label=None if dev.type == "cuda" else "CPU smoke test at a tiny ROI: these figures say nothing about GPU speed",
-             settings={k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()}, n_pathologies=n,
-             peak_bf16_flops=peak_flops(dev), fast_arch=FAST_ARCH, training=training, inference=inference,
-             concurrency=concurrency, projection=None, complete=False)
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    stem = base = f"{r['device_slug']}-{r['date']}"
-    for i in range(2, 10_000):                  # an earlier run of the same device and day is kept
-        if not (out/f"{stem}.json").exists() and not (out/f"{stem}.md").exists(): break
-        stem = f"{base}-{i}"
-    r["results_file"] = str(out/f"{stem}.json")
     def save():                 # after every architecture: a crash later keeps what was measured
-        atomic_write_text(out/f"{stem}.json", json.dumps(_json_safe(r), indent=1, default=str))
-        atomic_write_text(out/f"{stem}.md", bench_table(r))
-    for a in archs:
-        training[a] = dict(bench_training(a, series, cases, enc, s, dev, log), batch_size=s["batch_size"])
-        inference[a] = bench_inference(a, n, s, dev); save()
-    for a in (archs if concurrency_archs is None else list(concurrency_archs)):
-        concurrency[a] = bench_concurrency(a, data_dir, s, dev); save()
-    r.update(projection=project_grid(training, inference, concurrency, n_pathologies=len(channels("spider9"))), complete=True)
+        atomic_write_text(path, json.dumps(_json_safe(r), indent=1, default=str))
+        atomic_write_text(path.with_suffix(".md"), bench_table(r))
+    for a in archs:                 # each stage saved as soon as it is measured; a resumed run does only what is missing
+        if a not in r["training"]:
+            r["training"][a] = dict(bench_training(a, series, cases, enc, s, dev, log), batch_size=s["batch_size"])
+            save()
+        if a not in r["inference"]:
+            r["inference"][a] = bench_inference(a, n, s, dev)
+            save()
+        if a not in r["run_parts"]:
+            r["run_parts"][a] = bench_run_parts(a, cases, enc, s, dev)
+            save()
+    for a in k_archs:
+        if a in r["concurrency"]: continue
+        r["concurrency"][a] = bench_concurrency(a, data_dir, s, dev)
+        save()
+    r["startup_seconds"] = startup_seconds()
+    r.update(projection=project_grid(r["training"], r["inference"], r["concurrency"], n_pathologies=len(channels("spider9")),
+                                     parts=r["run_parts"], startup_s=r["startup_seconds"]), complete=True)
     save()
-    log(f"wrote {out/stem}.json and .md")
+    log(bench_table(r))
+    log(f"wrote {path} and .md")
     return r

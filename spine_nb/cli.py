@@ -71,8 +71,9 @@ def _bench(a):
     from spine_nb.bench import run_bench
     over = {k: v for k, v in dict(steps=a.steps, rounds=a.rounds, batch_size=a.batch).items() if v is not None}
     if a.roi: over["roi"] = tuple(int(v) for v in a.roi.replace("x", ",").split(","))
+    if a.switches: over["switches"] = () if a.switches == "none" else tuple(_list(a.switches))
     k_archs = [] if a.k_arch == "none" else _list(a.k_arch)
-    run_bench(a.out, a.data, _list(a.arch), a.device, settings=over, concurrency_archs=k_archs)
+    run_bench(a.out, a.data, _list(a.arch), a.device, settings=over, concurrency_archs=k_archs, resume=a.resume)
 
 def parser() -> argparse.ArgumentParser:
     "The `spine_nb` argument parser."
@@ -124,6 +125,9 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--steps", type=int, help="timed steps per window")
     be.add_argument("--rounds", type=int, help="alternating naive / fast windows")
     be.add_argument("--k-arch", help="architectures for the k-runs-per-device measurement (default all; 'none' to skip)")
+    be.add_argument("--switches", help="A/B switches on top of the fast path (default: the device's set; 'none' to skip)")
+    be.add_argument("--resume", action="store_true",
+                    help="add to the newest results file of this device with the same settings (its architectures are kept)")
     be.set_defaults(func=_bench)
     return p
 

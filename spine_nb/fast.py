@@ -20,9 +20,12 @@ __all__ = ['FASTS', 'FAST_ARCH', 'use_fast', 'use_amp', 'epoch_order', 'Resident
 
 # %% ../nbs/12_fast.ipynb #bb531273
 FASTS = ("auto", "on", "off")
-# per architecture, in the fast path on CUDA: channels_last_3d memory format, torch.compile, and how many runs share one GPU
-# in the sweep. Set from `spine_nb bench` on a GPU (bench/results/); not measured on a GPU yet, so all off / 1.
-FAST_ARCH = {a: dict(channels_last=False, compile=False, per_gpu=1) for a in ARCHS}
+# per architecture, in the fast path on CUDA: channels_last_3d memory format, torch.compile (and its mode), and how many
+# runs share one GPU in the sweep. From `spine_nb bench` on an H100 (bench/results/nvidia-h100-80gb-hbm3-2026-11-24.md),
+# each switch alone on top of the fast path: channels_last 2.37x for V-Net, 1.55x for ResNet-50 U-Net, <= 1x for the
+# others; compile is off everywhere (see the prose above); k runs per GPU not measured on a GPU yet, so 1.
+FAST_ARCH = {a: dict(channels_last=a in ("vnet", "resnet50_unet"), compile=False, compile_mode="default", per_gpu=1)
+             for a in ARCHS}
 
 def _flag(v, name: str):
     "A papermill / CLI boolean or `auto`: True, False or 'auto'."

@@ -255,7 +255,7 @@ def fit(cfg: dict, data: RunData, out_dir, progress: bool = True) -> pd.DataFram
     set_determinism(seed=cfg["seed"])
     fast, cuda = use_fast(cfg["fast"], device), device.type == "cuda"
     net, loss_fn = new_model(cfg, data, device)
-    tune = FAST_ARCH[cfg["arch"]] if fast and cuda else dict(channels_last=False, compile=False)
+    tune = FAST_ARCH[cfg["arch"]] if fast and cuda else dict(channels_last=False, compile=False, compile_mode="default")
     if fast and cuda: torch.backends.cudnn.benchmark = True       # after set_determinism, which turns it off
     if tune["channels_last"]: net = net.to(memory_format=torch.channels_last_3d)
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"], fused=fast and cuda)
@@ -273,7 +273,7 @@ def fit(cfg: dict, data: RunData, out_dir, progress: bool = True) -> pd.DataFram
     if fast and ResidentData.fits(data.train, cfg["roi"], data.encoder.lut(0).shape[1], device, torch.bfloat16 if amp else torch.float32):
         resident = ResidentData(data.train, data.encoder, cfg["roi"], cfg["crop"], device, torch.bfloat16 if amp and cuda else torch.float32)
     else: ds = train_dataset(data.train, data.encoder, cfg["roi"], cfg["crop"])
-    step_net = torch.compile(net) if tune["compile"] else net
+    step_net = torch.compile(net, mode=tune["compile_mode"]) if tune["compile"] else net
     ctx = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
     long_target = cfg["strategy"] == "multiclass"
     done_now = 0
