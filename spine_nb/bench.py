@@ -18,7 +18,9 @@ from .labels import channels
 from .data import TargetEncoder, case_items, load_cases, prep_transforms, train_dataset, train_transforms
 from .models import ARCHS, ConfigError, build_loss, build_model, check_roi
 from .fast import FAST_ARCH, FusedModels, ResidentData, run_separately
-from .train import PRESETS, SW_OVERLAP, RunData, _json_safe, make_config, save_checkpoint, validate
+from .metrics import per_class_dsc
+from .train import (PRESETS, SW_OVERLAP, RunData, ValidationSet, _json_safe, make_config, predict_volume,
+                            save_checkpoint, to_pathology, truth_of, validate)
 
 # %% auto #0
 __all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'peak_flops', 'device_slug',
@@ -31,7 +33,7 @@ GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=12, 
            switches=("channels_last", "compile", "cudagraphs", "nondeterministic"))
 CPU_SMOKE = dict(roi=(32, 64, 64), batch_size=1, pathology_set="disc3", steps=1, rounds=1, warmup=1, cases=12,
                  size="tiny", infer_volumes=1, sw_shape=(20, 64, 96), ks=(1, 2), k_steps=2, val_volumes=2,
-                 switches=("channels_last", "nondeterministic"))
+                 switches=("channels_last",))   # cuDNN's flags mean nothing on a CPU
 # dense (no sparsity) bf16 tensor-core peaks from NVIDIA's datasheets, FLOP/s; matched against torch.cuda.get_device_name
 PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12,
              "L4": 121e12, "A10": 125e12, "RTX 4090": 165e12}
@@ -295,23 +297,29 @@ def bench_inference(arch: str, n: int, s: dict, device) -> dict:
 
 # %% ../nbs/13_bench.ipynb #b0f93c62
 def bench_run_parts(arch: str, cases: list, enc: TargetEncoder, s: dict, device) -> dict:
-    "What a run does besides training steps, as `fit` does it: `validate` seconds per volume, `best.pt` / `last.pt` writes."
+    "What a run does besides training steps, as `fit` does it: `validate` s / volume (and the host path's), checkpoint writes."
     import tempfile
     cfg = make_config(strategy="multilabel", pathology_set=s["pathology_set"], arch=arch, roi=s["roi"],
                       batch_size=s["batch_size"], device=str(device))
     data = RunData(spider=None, names=enc.names, all_names=enc.names, encoder=enc, codebook=None)
     vols = cases[:s["val_volumes"]]
     net = _model(arch, len(enc.names), s["roi"], device)
-    validate(net, vols[:1], data, cfg, device)                              # warm-up
+    vset = ValidationSet(vols, data, cfg, device)                           # built once per run, as in `fit`
+    validate(net, vols, data, cfg, device, vset)                            # warm-up
     _sync(device)
     t0 = time.perf_counter()
-    validate(net, vols, data, cfg, device)
+    validate(net, vols, data, cfg, device, vset)
     _sync(device)
     val_s = (time.perf_counter() - t0)/len(vols)
+    t0 = time.perf_counter()
+    for c in vols:                  # the host path (predict, copy, score in numpy): what validation was before
+        probs, box = predict_volume(net, c["image"], cfg, device)
+        per_class_dsc(to_pathology(probs, "multilabel"), truth_of(c, data, box))
+    host_s = (time.perf_counter() - t0)/len(vols)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     for p in net.parameters(): p.grad = torch.zeros_like(p)
     opt.step()                                                              # Adam's state exists after one step
-    out = dict(validate_seconds_per_volume=val_s)
+    out = dict(validate_seconds_per_volume=val_s, host_validate_seconds_per_volume=host_s)
     with tempfile.TemporaryDirectory() as tmp:
         for name, state in (("best", dict(model=net.state_dict())),
                             ("last", dict(model=net.state_dict(), optimizer=opt.state_dict()))):
@@ -379,7 +387,8 @@ def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "pap
     for arch, t in train.items():
         step_s = t["fast"]["step_ms"]/1000*(p["batch_size"]/t.get("batch_size", p["batch_size"]))
         pa = (parts or {}).get(arch) or {}
-        vol_s = pa.get("validate_seconds_per_volume", infer[arch]["multilabel"])   # else the forward alone
+        vol_s = (pa.get("validate_seconds_per_volume") or pa.get("host_validate_seconds_per_volume")
+                 or infer[arch]["multilabel"])                                # else the forward alone
         run = dict(training=p["epochs"]*math.ceil(n_train/p["batch_size"])*step_s,
                    validation=n_val_rounds*n_val*vol_s,
                    test=n_test*vol_s,
@@ -453,6 +462,7 @@ def bench_table(r: dict) -> str:
     s = r["settings"]
     lines = [f"# spine_nb bench: {r['device']} ({r['date']})", "",
              *([f"**{r['label']}**", ""] if r.get("label") else []),
+             *([*(f"- {note}" for note in r["notes"]), ""] if r.get("notes") else []),
              *([] if r.get("complete", True) else
                [f"**Partial: the run stopped after {', '.join(r['training']) or 'no architecture'}.**", ""]),
              f"ROI {'x'.join(map(str, s['roi']))}, batch {s['batch_size']}, multi-label `{s['pathology_set']}`, "
@@ -471,12 +481,13 @@ def bench_table(r: dict) -> str:
                   f"{_n(s['warmup'], 'step')}, compile included, in seconds in brackets):", "",
                   "| architecture | " + " | ".join(sws) + " |", "|---|" + "---|"*len(sws), *sw_rows]
     if r.get("run_parts"):
-        lines += ["", "A run's other parts, as `fit` does them: `validate` seconds per volume (centre ROI, scoring on the "
-                  "host), checkpoint writes (seconds, MB):", "",
-                  "| architecture | validate s / volume | best.pt s | best.pt MB | last.pt s | last.pt MB |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "A run's other parts, as `fit` does them: `validate` seconds per volume (centre ROI; scored on the "
+                  "device, and by the host path of earlier versions where measured), checkpoint writes (seconds, MB):", "",
+                  "| architecture | validate s / volume | host path s / volume | best.pt s | best.pt MB | last.pt s "
+                  "| last.pt MB |", "|---|---|---|---|---|---|---|"]
         for a, p in r["run_parts"].items():
-            lines.append(f"| {a} | {p['validate_seconds_per_volume']:.4f} | {p['best_checkpoint_seconds']:.3f} | "
+            lines.append(f"| {a} | {_cell(p.get('validate_seconds_per_volume'), '.4f')} | "
+                         f"{_cell(p.get('host_validate_seconds_per_volume'), '.4f')} | {p['best_checkpoint_seconds']:.3f} | "
                          f"{p['best_checkpoint_mb']:.1f} | {p['last_checkpoint_seconds']:.3f} | {p['last_checkpoint_mb']:.1f} |")
         if r.get("startup_seconds") is not None:
             lines += ["", f"Start-up (a fresh Python importing torch, MONAI and `spine_nb.train`): {r['startup_seconds']:.1f} s."]

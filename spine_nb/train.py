@@ -21,8 +21,8 @@ from monai.utils import set_determinism
 from .spider import SpiderError, atomic_path, atomic_write_text, read_spider
 from .phantom import make_phantom
 from .labels import Codebook, channels, decode_multiclass, pathology_map
-from .metrics import (class_means, disc_calls, diagnosis_metrics, example_dsc_per_volume, macro_of,
-                              multiclass_dsc, per_class_dsc)
+from .metrics import (batch_scores, class_means, disc_calls, diagnosis_metrics, example_dsc_per_volume,
+                              macro_of, multiclass_dsc, per_class_dsc)
 from .data import CROPS, TargetEncoder, load_cases, spider_errors, train_dataset
 from .models import (ARCHS, LOSSES, STRATEGIES, ConfigError, build_loss, build_model, check_roi,
                              count_parameters, out_channels)
@@ -31,8 +31,9 @@ from .fast import FAST_ARCH, ResidentData, _flag, use_amp, use_fast
 # %% auto #0
 __all__ = ['PRESETS', 'INFERENCES', 'SW_OVERLAP', 'PHANTOM_CASES', 'RUN_KEYS', 'make_config', 'resolve_device', 'preset',
            'RunData', 'prepare_data', 'keep_or_check', 'activate', 'to_pathology', 'pathology_probs', 'predict_volume',
-           'truth_of', 'validate', 'seed_epoch', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint',
-           'check_same_run', 'run_status', 'new_model', 'fit', 'write_nifti', 'test_run', 'run_pipeline']
+           'truth_of', 'ValidationSet', 'validate', 'seed_epoch', 'rng_state', 'set_rng_state', 'save_checkpoint',
+           'load_checkpoint', 'check_same_run', 'run_status', 'new_model', 'fit', 'write_nifti', 'test_run',
+           'run_pipeline']
 
 # %% ../nbs/07_train.ipynb #9b87d10e
 PRESETS = {
@@ -139,8 +140,13 @@ def activate(logits: torch.Tensor, strategy: str) -> torch.Tensor:
     "Sigmoid (binary, multi-label) or softmax over channels (multi-class)."
     return torch.softmax(logits, 1) if strategy == "multiclass" else torch.sigmoid(logits)
 
-def to_pathology(probs: np.ndarray, strategy: str, codebook: Codebook | None = None) -> np.ndarray:
+def to_pathology(probs, strategy: str, codebook: Codebook | None = None):
     "Probabilities `(C, D, H, W)` -> boolean pathology map: threshold 0.5 (binary, multi-label) or argmax then decode (multi-class)."
+    if isinstance(probs, torch.Tensor):                     # on the model's device, for scoring there
+        if strategy != "multiclass": return probs >= 0.5
+        table = torch.zeros((codebook.m + 1, len(codebook.channels)), dtype=torch.bool, device=probs.device)
+        table[1:] = torch.tensor(codebook.combinations, dtype=torch.bool, device=probs.device)
+        return table[probs.argmax(0)].movedim(-1, 0)
     if strategy == "multiclass": return decode_multiclass(np.argmax(probs, 0), codebook)
     return np.asarray(probs) >= 0.5
 
@@ -180,13 +186,61 @@ def truth_of(case: dict, data: RunData, box=None) -> np.ndarray:
         pm &= keep
     return pm
 
-def validate(model, cases: list, data: RunData, cfg: dict, device) -> float:
-    "Macro DSC in pathology space over `cases` (the evaluated region of each)."
-    model.eval(); rows = []
-    for c in cases:
-        probs, box = predict_volume(model, c["image"], cfg, device)
-        rows.append(per_class_dsc(to_pathology(probs, cfg["strategy"], data.codebook), truth_of(c, data, box)))
-    return macro_of(np.concatenate(rows))
+# %% ../nbs/07_train.ipynb #c933ac62
+def _box(region: torch.Tensor) -> tuple:
+    "The bounding box of a boolean `(D, H, W)` region as three slices."
+    axes = [region.any(dim=tuple(j for j in range(3) if j != a)).nonzero()[:, 0] for a in range(3)]
+    return tuple(slice(int(ix[0]), int(ix[-1]) + 1) if len(ix) else slice(0, 0) for ix in axes)
+
+class ValidationSet:
+    "The validation volumes prepared once for scoring on the model's device: input, true pathology map, evaluated region."
+    def __init__(self, cases: list, data: RunData, cfg: dict, device):
+        self.sliding = cfg["inference"] == "sliding_window"
+        keep = [data.all_names.index(n) for n in data.names]
+        crop = None if self.sliding else ResizeWithPadOrCrop(tuple(cfg["roi"]))
+        fits = ResidentData.fits(cases, cfg["roi"], len(keep) + 1, device)     # else on the host, moved per batch
+        self.device = torch.device(device)
+        self.items, self.boxes = [], []
+        for c in cases:
+            lut = torch.from_numpy(data.encoder.flags(c["patient"])[:, keep])      # anatomy label -> the run's pathologies
+            image, label, region = c["image"], c["label"], torch.ones_like(c["label"])
+            if crop is not None: image, label, region = (crop(t).as_tensor() for t in (image, label, region))
+            truth = lut[label[0].long()].movedim(-1, 0)
+            item = (image.float(), truth, region > 0)
+            self.items.append(tuple(t.to(self.device) for t in item) if fits else item)
+            self.boxes.append(_box(region[0] > 0))
+
+    def __len__(self): return len(self.items)
+
+    def batches(self, batch_size: int):
+        "`(image (B, 1, ...), truth (B, n, ...), region (B, 1, ...), box)` on the device, `box` the slices of the chunk's"
+        "evaluated regions together (known on the host: no sync); one volume at a time for sliding windows."
+        step = 1 if self.sliding else batch_size
+        for i in range(0, len(self.items), step):
+            chunk = self.items[i:i + step]
+            boxes = self.boxes[i:i + step]
+            box = tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(3))
+            yield (*(torch.stack([it[k] for it in chunk]).to(self.device, non_blocking=True) for k in range(3)), box)
+
+def validate(model, cases: list, data: RunData, cfg: dict, device, vset: ValidationSet | None = None) -> float:
+    "Macro DSC in pathology space over `cases` (the evaluated region of each), scored on `device`: one host transfer."
+    vset = vset if vset is not None else ValidationSet(cases, data, cfg, device)
+    ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp(cfg["amp"], device))
+    roi, rows = tuple(cfg["roi"]), []
+    per_pass = cfg["batch_size"] if device.type == "cuda" else 1    # on a CPU, 8 volumes at once are slower than 1
+    model.eval()
+    with torch.no_grad():
+        for image, truth, region, box in vset.batches(per_pass):
+            with ctx:
+                if vset.sliding:
+                    logits = sliding_window_inference(image, roi, sw_batch_size=cfg["batch_size"], predictor=model,
+                                                      overlap=SW_OVERLAP, mode="gaussian")
+                else: logits = model(image)
+            inside = (slice(None), slice(None), *box)                   # score the evaluated region only
+            probs = activate(logits[inside].float(), cfg["strategy"])
+            pred = torch.stack([to_pathology(p, cfg["strategy"], data.codebook) for p in probs]) & region[inside]
+            rows.append(batch_scores(pred, truth[inside])[0])
+    return macro_of(torch.cat(rows).cpu().numpy()) if rows else float("nan")
 
 # %% ../nbs/07_train.ipynb #04f7f723
 def _identity(cfg): return {k: cfg[k] for k in RUN_KEYS}
@@ -276,6 +330,7 @@ def fit(cfg: dict, data: RunData, out_dir, progress: bool = True) -> pd.DataFram
     step_net = torch.compile(net, mode=tune["compile_mode"]) if tune["compile"] else net
     ctx = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
     long_target = cfg["strategy"] == "multiclass"
+    vset = ValidationSet(data.val, data, cfg, device)
     done_now = 0
     bar = tqdm(range(start, cfg["epochs"] + 1), initial=start - 1, total=cfg["epochs"], desc=f"{cfg['arch']} {cfg['strategy']}",
                disable=not progress)
@@ -306,7 +361,7 @@ def fit(cfg: dict, data: RunData, out_dir, progress: bool = True) -> pd.DataFram
         done_now += 1
         validate_now = epoch % cfg["val_every"] == 0 or epoch == cfg["epochs"]
         if validate_now:
-            t1 = time.time(); score = validate(net, data.val, data, cfg, device); row["val_seconds"] = time.time() - t1
+            t1 = time.time(); score = validate(net, data.val, data, cfg, device, vset); row["val_seconds"] = time.time() - t1
             val_s += row["val_seconds"]; row["val_macro_dsc"] = score
             if (-np.inf if np.isnan(score) else score) > best["score"] or best["epoch"] == 0:
                 best = dict(epoch=epoch, score=-np.inf if np.isnan(score) else float(score))

@@ -19,10 +19,20 @@ def test_bench_cli_cpu_smoke(tmp_path):
         for p in ("", "sw_"):                       # one window at the ROI, and sliding windows over a whole volume
             assert i[p + "multilabel"] > 0 and i[p + "binary_sequential"] > 0 and i[p + "binary_fused"] > 0, (arch, p)
     assert res["settings"]["sw_shape"] == [20, 64, 96]
-    assert res["projection"]["total_hours"] > 0
+    for arch, t in res["training"].items():            # the three baselines beside the fast path, and each A/B switch
+        assert all(t[k]["volumes_per_s"] > 0 for k in ("naive", "cached", "cached_amp", "fast")), arch
+        assert t["fast_over_cached"] > 0 and t["fast_over_naive"] > 0, arch
+        assert set(t["switches"]) == {"channels_last"} and all(v["gain"] > 0 for v in t["switches"].values())
+        p = res["run_parts"][arch]
+        assert p["validate_seconds_per_volume"] > 0 and p["host_validate_seconds_per_volume"] > 0, arch
+        assert p["last_checkpoint_mb"] > p["best_checkpoint_mb"] > 0, arch       # last.pt holds the optimizer too
+    pj = res["projection"]                              # the projection has all its parts, each measured
+    assert list(pj["parts_hours"]) == ["training", "validation", "test", "checkpoints", "startup"]
+    assert all(v > 0 for v in pj["parts_hours"].values()) and res["startup_seconds"] > 0
+    assert abs(sum(pj["parts_hours"].values()) - pj["total_hours"]) < 1e-6*pj["total_hours"]
     md = js[0].with_suffix(".md").read_text()
-    assert md.count("| swin_unetr |") == 2 and "not a real projection" in md
-    assert "fast vol/s" in r.stdout or "vol/s" in r.stdout
+    assert md.count("| swin_unetr |") == 5 and "not a real projection" in md     # training, switches, parts, inference, projection
+    assert "(b) cached" in r.stdout and "| startup |" in r.stdout and "channels_last" in r.stdout
 
 def test_bench_bad_arch(tmp_path):
     r = subprocess.run([str(BIN/"spine_nb"), "bench", "--out", str(tmp_path), "--arch", "unet2d"], capture_output=True, text=True)

@@ -61,3 +61,12 @@ def test_multiclass_dsc_equals_sklearn():
             pp, gg = (p[v] == c).ravel(), (g[v] == c).ravel()
             if not pp.any() and not gg.any(): assert np.isnan(mine[v, c - 1]); continue
             assert mine[v, c - 1] == pytest.approx(f1_score(gg, pp))
+
+@pytest.mark.parametrize("name,pred,gt", list(cases()), ids=[c[0] for c in cases()])
+def test_batch_scores_equal_numpy(name, pred, gt):
+    "Device-side scoring (`batch_scores`, torch) against the numpy reference on the oracle cases."
+    from spine_nb.metrics import batch_scores
+    pc, ex = batch_scores(torch.from_numpy(pred), torch.from_numpy(gt))
+    np.testing.assert_allclose(pc.numpy(), per_class_dsc(pred, gt), atol=1e-6)
+    np.testing.assert_allclose(ex.numpy(), example_dsc_per_volume(pred, gt), atol=1e-6)
+    assert pc.shape == pred.shape[:2] and ex.shape == pred.shape[:1]
