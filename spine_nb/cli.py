@@ -49,7 +49,12 @@ def _sweep(a):
         import pandas as pd
         with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
             print(grid_table(runs).to_string(index=False))
-        print(f"{len(runs)} runs (preset {a.preset}); nothing executed (--dry-run)")
+        from spine_nb.sweep import grid_disk
+        disk = grid_disk(runs)
+        print(disk.groupby("arch", sort=False)[["runs", "checkpoints_gb"]].sum().round(2).to_string())
+        print(f"{len(runs)} runs (preset {a.preset}); checkpoints of the finished grid about {disk.checkpoints_gb.sum():.1f} GB, "
+              f"plus up to {disk.while_training_gb.max():.1f} GB per run while it trains; predictions not counted; "
+              "nothing executed (--dry-run)")
         return
     if not a.data: raise SpiderError("--data: expected a SPIDER folder (or a phantom made by `spine_nb phantom`)")
     executor = a.scheduler or ("gpus" if a.gpus else "sequential")

@@ -13,11 +13,12 @@ from distributed import WorkerPlugin
 
 from .spider import SpiderError, atomic_write_text
 from .labels import channels
-from .models import ARCHS, LOSSES, STRATEGIES, ConfigError
+from .models import ARCHS, LOSSES, STRATEGIES, ConfigError, build_model, count_parameters, out_channels
 from .train import PRESETS, RUN_KEYS, make_config
 
 # %% auto #0
-__all__ = ['ID_KEYS', 'TEMPLATE', 'run_id', 'grid', 'run_status_of', 'execute_run', 'PinGPU', 'run_sweep', 'grid_table']
+__all__ = ['ID_KEYS', 'TEMPLATE', 'run_id', 'grid', 'run_status_of', 'execute_run', 'PinGPU', 'run_sweep', 'grid_table',
+           'checkpoint_bytes', 'grid_disk']
 
 # %% ../nbs/08_sweep.ipynb #f14e1dde
 ID_KEYS = tuple(k for k in RUN_KEYS if k != "data_dir")   # a run's result; the data folder may move
@@ -164,3 +165,24 @@ def grid_table(runs: list) -> pd.DataFrame:
     "The grid as a table: one row per run (id, strategy, arch, loss, pathology, epochs, ROI, crop, inference)."
     cols = ["run_id", "strategy", "arch", "loss", "pathology", "epochs", "roi", "crop", "inference"]
     return pd.DataFrame([{c: (",".join(map(str, r[c])) if c == "roi" else r.get(c, "")) for c in cols} for r in runs])
+
+# %% ../nbs/08_sweep.ipynb #45c1ad68
+_PARAMS = {}
+
+def checkpoint_bytes(arch: str, n_out: int, roi) -> dict:
+    "Bytes of `best.pt` (float32 weights), `last.pt` while training (weights, Adam's two moments) and once finished."
+    key = (arch, int(n_out), tuple(roi))
+    if key not in _PARAMS: _PARAMS[key] = count_parameters(build_model(arch, n_out, roi))
+    weights = 4*_PARAMS[key]
+    return dict(best=weights, last=3*weights, last_finished=weights)
+
+def grid_disk(runs: list) -> pd.DataFrame:
+    "Checkpoints of a finished grid in GB per architecture and strategy, the runs, and the most one running run adds."
+    rows = []
+    for r in runs:
+        n = len(channels(r["pathology_set"]))
+        b = checkpoint_bytes(r["arch"], out_channels(r["strategy"], n, n), r["roi"])
+        rows.append(dict(arch=r["arch"], strategy=r["strategy"], runs=1, checkpoints_gb=(b["best"] + b["last_finished"])/1e9,
+                         while_training_gb=(b["last"] - b["last_finished"])/1e9))
+    t = pd.DataFrame(rows).groupby(["arch", "strategy"], sort=False)
+    return t.agg(runs=("runs", "sum"), checkpoints_gb=("checkpoints_gb", "sum"), while_training_gb=("while_training_gb", "max")).reset_index()

@@ -33,7 +33,7 @@ __all__ = ['PRESETS', 'INFERENCES', 'SW_OVERLAP', 'PHANTOM_CASES', 'RUN_KEYS', '
            'RunData', 'prepare_data', 'keep_or_check', 'activate', 'to_pathology', 'pathology_probs', 'predict_volume',
            'truth_of', 'ValidationSet', 'validate', 'seed_epoch', 'rng_state', 'set_rng_state', 'save_checkpoint',
            'load_checkpoint', 'check_same_run', 'run_status', 'new_model', 'fit', 'write_nifti', 'test_run',
-           'run_pipeline']
+           'slim_last_checkpoint', 'run_pipeline']
 
 # %% ../nbs/07_train.ipynb #9b87d10e
 PRESETS = {
@@ -449,7 +449,14 @@ def test_run(cfg: dict, data: RunData, out_dir, history: pd.DataFrame, progress:
         codebook=json.loads(cb.to_json()) if cb else None,
         unseen_test_discs=_unseen(data) if cb else None)
     atomic_write_text(out_dir/"metrics.json", json.dumps(_json_safe(metrics), indent=1))
+    slim_last_checkpoint(out_dir/"checkpoints"/"last.pt")
     return metrics
+
+def slim_last_checkpoint(path) -> Path:
+    "A finished run is never resumed: keep `last.pt`'s weights and record, drop the optimizer's state (2/3 of its size)."
+    st = load_checkpoint(path)
+    if "optimizer" not in st: return Path(path)
+    return save_checkpoint(path, **{k: v for k, v in st.items() if k not in ("optimizer", "scaler", "rng")})
 
 def _unseen(data: RunData) -> list:
     "Multi-class: test discs whose true combination is not in the training codebook (mapped to the nearest seen one)."
