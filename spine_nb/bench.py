@@ -108,7 +108,7 @@ def naive_loop(arch: str, series: pd.DataFrame, enc: TargetEncoder, s: dict, dev
     return _eager_loop(net, loader, device, amp=False), net
 
 def cached_loop(arch: str, cases: list, enc: TargetEncoder, s: dict, device, amp: bool = False):
-    "(b) what a MONAI user would pick: `CacheDataset` of the prepared crops + `ThreadDataLoader`; (c) `amp`: bf16 autocast."
+    "(b) what a MONAI user would pick: `CacheDataset` of prepared crops + `ThreadDataLoader`; (c) `amp`: bf16 autocast."
     from monai.data import ThreadDataLoader
     ds = train_dataset(cases, enc, s["roi"], "center")       # the centre-crop protocol: every transform is cached
     loader = ThreadDataLoader(ds, batch_size=s["batch_size"], shuffle=True, num_workers=0, drop_last=True)
@@ -116,7 +116,7 @@ def cached_loop(arch: str, cases: list, enc: TargetEncoder, s: dict, device, amp
     return _eager_loop(net, loader, device, amp=amp and device.type == "cuda"), net
 
 def switched(arch: str, device, switch: str | None = None) -> tuple[dict, dict, bool]:
-    "The fast path's `FAST_ARCH` settings and cuDNN flags as `fit` uses them, with `switch` flipped; and whether it is on."
+    "The fast path's `FAST_ARCH` settings and cuDNN flags as `fit` uses them, `switch` flipped; and whether it is on."
     cuda = device.type == "cuda"
     tune = dict(FAST_ARCH[arch]) if cuda else dict(channels_last=False, compile=False, compile_mode="default")
     flags = dict(FIT_FLAGS) if cuda else dict(TUTORIAL_FLAGS)
@@ -133,7 +133,7 @@ def switched(arch: str, device, switch: str | None = None) -> tuple[dict, dict, 
     return tune, flags, on
 
 def fast_loop(arch: str, cases: list, enc: TargetEncoder, s: dict, device, switch: str | None = None):
-    "`spine_nb.fast` as `fit` runs it: resident batches, bf16 on CUDA, fused Adam, `FAST_ARCH`, fit's cuDNN flags; `switch` flipped."
+    "`spine_nb.fast` as `fit` runs it (resident batches, bf16 on CUDA, fused Adam, `FAST_ARCH`, cuDNN flags); `switch` flipped."
     cuda = device.type == "cuda"
     tune, flags, _ = switched(arch, device, switch)
     rd = ResidentData(cases, enc, s["roi"], "center", device, torch.bfloat16 if cuda else torch.float32)
@@ -217,7 +217,7 @@ def bench_training(arch: str, series, cases, enc, s: dict, device, log=print) ->
         try:
             loops[name] = make()[0]
             warm[name] = _window(loops[name], s["warmup"])["seconds"]    # compile, autotuning and the first epoch
-        except Exception as e:                                               # e.g. out of memory, or compile refusing a model
+        except Exception as e:                              # e.g. out of memory, or compile refusing a model
             loops.pop(name, None)
             errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
             log(f"{arch:14s} {name}: not measured ({errors[name]})")
@@ -245,8 +245,9 @@ def bench_training(arch: str, series, cases, enc, s: dict, device, log=print) ->
     out = {k: res.get(k, dict(error=errors.get(k))) for k in BASELINES}
     fast = res["fast"]["volumes_per_s"]
     ratio = lambda k: fast/res[k]["volumes_per_s"] if k in res else None
-    out.update(fast_over_cached=ratio("cached"), fast_over_naive=ratio("naive"), fast_over_cached_amp=ratio("cached_amp"),
-               speedup=ratio("naive"), flops_per_step=flops, mfu=res["fast"]["mfu"])
+    out.update(fast_over_cached=ratio("cached"), fast_over_naive=ratio("naive"),
+               fast_over_cached_amp=ratio("cached_amp"), speedup=ratio("naive"), flops_per_step=flops,
+               mfu=res["fast"]["mfu"])
     out["switches"] = {}
     for sw in s.get("switches", ()):               # gain = with the switch on / with it off, whichever way fast has it
         v = res.get(f"fast+{sw}")
@@ -254,13 +255,16 @@ def bench_training(arch: str, series, cases, enc, s: dict, device, log=print) ->
         out["switches"][sw] = (dict(error=errors.get(f"fast+{sw}")) if v is None else
                                dict(v, on=on, gain=(v["volumes_per_s"]/fast) if on else fast/v["volumes_per_s"]))
     vs = lambda k: f"{res[k]['volumes_per_s']:7.2f}" if k in res else "      -"
-    log(f"{arch:14s} vol/s naive {vs('naive')}  cached {vs('cached')}  cached_amp {vs('cached_amp')}  fast {vs('fast')}  "
-        f"fast/cached x{out['fast_over_cached'] or float('nan'):.2f}  fast/naive x{out['fast_over_naive'] or float('nan'):.2f}  "
+    x = lambda v: f"x{v:.2f}" if v is not None else "-"
+    log(f"{arch:14s} vol/s naive {vs('naive')}  cached {vs('cached')}  cached_amp {vs('cached_amp')}  "
+        f"fast {vs('fast')}  fast/cached {x(out['fast_over_cached'])}  fast/naive {x(out['fast_over_naive'])}  "
         f"data wait fast {res['fast']['data_wait_share']:.0%}")
     for sw, v in out["switches"].items():
-        log(f"{arch:14s}   {sw:16s} " + (f"on / off x{v['gain']:.2f} ({'on' if v['on'] else 'off'}: {v['volumes_per_s']:.2f} "
-                                          f"vol/s; first {s['warmup']} steps {v['warmup_seconds']:.1f} s)" if "gain" in v
-                                          else f"not measured: {v['error']}"))
+        if "gain" not in v:
+            log(f"{arch:14s}   {sw:16s} not measured: {v['error']}")
+            continue
+        log(f"{arch:14s}   {sw:16s} on / off x{v['gain']:.2f} ({'on' if v['on'] else 'off'}: {v['volumes_per_s']:.2f} "
+            f"vol/s; first {s['warmup']} steps {v['warmup_seconds']:.1f} s)")
     return out
 
 # %% ../nbs/13_bench.ipynb #da89962f
@@ -286,7 +290,8 @@ def bench_inference(arch: str, n: int, s: dict, device) -> dict:
                 _sync(device); out[name] = (time.perf_counter() - t0)/s["infer_volumes"]
             except Exception as e:      # out of memory (n models' windows at once), or a way this model cannot take
                 out[name] = float("nan")
-                out.setdefault("errors", {})[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                reason = str(e).splitlines()[0][:300] if str(e) else ""
+                out.setdefault("errors", {})[name] = f"{type(e).__name__}: {reason}"
                 _free(device)
     for p in ("", "sw_"):              # NaN where a way was not measured
         out[p + "sequential_over_multilabel"] = out[p + "binary_sequential"]/out[p + "multilabel"]
@@ -297,7 +302,7 @@ def bench_inference(arch: str, n: int, s: dict, device) -> dict:
 
 # %% ../nbs/13_bench.ipynb #b0f93c62
 def bench_run_parts(arch: str, cases: list, enc: TargetEncoder, s: dict, device) -> dict:
-    "What a run does besides training steps, as `fit` does it: `validate` s / volume (and the host path's), checkpoint writes."
+    "What a run does besides training steps, as `fit` does it: `validate` s / volume (and the host path's), checkpoints."
     import tempfile
     cfg = make_config(strategy="multilabel", pathology_set=s["pathology_set"], arch=arch, roi=s["roi"],
                       batch_size=s["batch_size"], device=str(device))
@@ -378,7 +383,7 @@ def bench_concurrency(arch: str, data_dir, s: dict, device) -> dict:
 # %% ../nbs/13_bench.ipynb #57007524
 def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "paper", n_pathologies: int = 9,
                  split=(134, 34, 42), parts: dict | None = None, startup_s: float = 0.0) -> dict:
-    "Device-hours of the preset's grid per architecture and in all, with its parts (training, validation, test, checkpoints, start-up)."
+    "Device-hours of the preset's grid per architecture and in all, with its parts (training, validation, test, ...)."
     p = PRESETS[preset]
     n_train, n_val, n_test = split
     runs_per_arch = 3*2 + 3*n_pathologies
@@ -392,7 +397,8 @@ def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "pap
         run = dict(training=p["epochs"]*math.ceil(n_train/p["batch_size"])*step_s,
                    validation=n_val_rounds*n_val*vol_s,
                    test=n_test*vol_s,
-                   checkpoints=n_val_rounds*(pa.get("last_checkpoint_seconds", 0.0) + pa.get("best_checkpoint_seconds", 0.0)),
+                   checkpoints=n_val_rounds*(pa.get("last_checkpoint_seconds", 0.0)
+                                             + pa.get("best_checkpoint_seconds", 0.0)),
                    startup=startup_s)
         per_run = sum(run.values())
         hours = runs_per_arch*per_run/3600
@@ -423,7 +429,8 @@ def _training_rows(r: dict) -> list:
         f = t["fast"]
         mem = _cell(f["peak_memory_mb"]/1024 if f.get("peak_memory_mb") else None, ".1f")
         rows.append(f"| {a} | " + " | ".join(vps) + f" | **{_cell(t.get('fast_over_cached'), '.2f', 'x')}** | "
-                    f"{_cell(t.get('fast_over_naive'), '.2f', 'x')} | {_cell(t.get('fast_over_cached_amp'), '.2f', 'x')} | "
+                    f"{_cell(t.get('fast_over_naive'), '.2f', 'x')} | "
+                    f"{_cell(t.get('fast_over_cached_amp'), '.2f', 'x')} | "
                     f"{_cell(t.get('naive', {}).get('data_wait_share'), '.0%')} / "
                     f"{_cell(t.get('cached', {}).get('data_wait_share'), '.0%')}"
                     f" / {_cell(f['data_wait_share'], '.0%')} | {mem} | {t['flops_per_step']/1e12:.3f} | "
@@ -443,14 +450,15 @@ def _projection_lines(r: dict) -> list:
     pj = r.get("projection")
     if not pj: return []
     parts = pj.get("parts_hours", {})
-    lines = ["", f"Projected `{pj.get('preset', 'paper')}` grid ({sum(v['runs'] for v in pj['per_arch'].values())} runs of the "
+    runs = sum(v["runs"] for v in pj["per_arch"].values())
+    lines = ["", f"Projected `{pj.get('preset', 'paper')}` grid ({runs} runs of the "
              f"measured architectures) on this device: **{pj['total_hours']:.1f} device-hours**, "
              f"{pj['total_hours_at_best_k']:.1f} with the best k per architecture"
              + (" (a CPU smoke run at a tiny ROI: not a real projection)" if r.get("label") else "") + "."]
     if parts:
         lines += ["", "| part | device-hours |", "|---|---|", *(f"| {k} | {v:.2f} |" for k, v in parts.items())]
-        lines += ["", "| architecture | runs | hours per run | hours | training | validation | test | checkpoints | start-up |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += ["", "| architecture | runs | hours per run | hours | training | validation | test | checkpoints "
+                  "| start-up |", "|---|---|---|---|---|---|---|---|---|"]
         for a, v in pj["per_arch"].items():
             ph = v.get("parts_hours", {})
             lines.append(f"| {a} | {v['runs']} | {v['hours_per_run']:.3f} | {v['hours']:.2f} | "
@@ -468,29 +476,32 @@ def bench_table(r: dict) -> str:
              f"ROI {'x'.join(map(str, s['roi']))}, batch {s['batch_size']}, multi-label `{s['pathology_set']}`, "
              f"{_n(s['rounds'], 'round')} of {_n(s['steps'], 'step')} after {_n(s['warmup'], 'warm-up step')}; "
              f"torch {r['torch']}, MONAI {r['monai']}.", "",
-             "Training volumes / s: (a) naive = tutorial loop reading the files every epoch; (b) cached = `CacheDataset` + "
-             "`ThreadDataLoader`, fp32; (c) cached AMP = (b) with bf16 autocast (CUDA only); fast = `spine_nb.fast` "
-             "as `fit` runs it. Headline ratio: fast / (b).", "",
+             "Training volumes / s: (a) naive = tutorial loop reading the files every epoch; (b) cached = "
+             "`CacheDataset` + `ThreadDataLoader`, fp32; (c) cached AMP = (b) with bf16 autocast (CUDA only); "
+             "fast = `spine_nb.fast` as `fit` runs it. Headline ratio: fast / (b).", "",
              "| architecture | (a) naive | (b) cached | (c) cached AMP | fast | fast / (b) | fast / (a) | fast / (c) "
              "| data wait (a) / (b) / fast | peak GiB fast | TFLOP / step | MFU (fast) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|", *_training_rows(r)]
     sw_rows = _switch_rows(r)
     if sw_rows:
         sws = list(next(t["switches"] for t in r["training"].values() if t.get("switches")))
-        lines += ["", "Switches, each flipped alone from the fast path's setting: throughput with it on / with it off (the first "
-                  f"{_n(s['warmup'], 'step')}, compile included, in seconds in brackets):", "",
+        lines += ["", "Switches, each flipped alone from the fast path's setting: throughput with it on / with it "
+                  f"off (the first {_n(s['warmup'], 'step')}, compile included, in seconds in brackets):", "",
                   "| architecture | " + " | ".join(sws) + " |", "|---|" + "---|"*len(sws), *sw_rows]
     if r.get("run_parts"):
-        lines += ["", "A run's other parts, as `fit` does them: `validate` seconds per volume (centre ROI; scored on the "
-                  "device, and by the host path of earlier versions where measured), checkpoint writes (seconds, MB):", "",
+        lines += ["", "A run's other parts, as `fit` does them: `validate` seconds per volume (centre ROI; scored on "
+                  "the device, and by the host path of earlier versions where measured), checkpoint writes (seconds, "
+                  "MB):", "",
                   "| architecture | validate s / volume | host path s / volume | best.pt s | best.pt MB | last.pt s "
                   "| last.pt MB |", "|---|---|---|---|---|---|---|"]
         for a, p in r["run_parts"].items():
             lines.append(f"| {a} | {_cell(p.get('validate_seconds_per_volume'), '.4f')} | "
-                         f"{_cell(p.get('host_validate_seconds_per_volume'), '.4f')} | {p['best_checkpoint_seconds']:.3f} | "
-                         f"{p['best_checkpoint_mb']:.1f} | {p['last_checkpoint_seconds']:.3f} | {p['last_checkpoint_mb']:.1f} |")
+                         f"{_cell(p.get('host_validate_seconds_per_volume'), '.4f')} | "
+                         f"{p['best_checkpoint_seconds']:.3f} | {p['best_checkpoint_mb']:.1f} | "
+                         f"{p['last_checkpoint_seconds']:.3f} | {p['last_checkpoint_mb']:.1f} |")
         if r.get("startup_seconds") is not None:
-            lines += ["", f"Start-up (a fresh Python importing torch, MONAI and `spine_nb.train`): {r['startup_seconds']:.1f} s."]
+            lines += ["", "Start-up (a fresh Python importing torch, MONAI and `spine_nb.train`): "
+                      f"{r['startup_seconds']:.1f} s."]
     lines += ["", f"Inference, seconds per volume for a full diagnosis of {r['n_pathologies']} pathologies, at the ROI "
               f"(one window) and by sliding windows over a {'x'.join(map(str, s['sw_shape']))} volume (sw):", "",
               "| architecture | multi-label (1 model) | binary sequential | binary fused | sequential / multi-label "
@@ -549,7 +560,8 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
     n = len(enc.names)
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     slug = device_slug(dev)
-    settings_json = json.loads(json.dumps(_json_safe({k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()})))
+    plain = {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()}
+    settings_json = json.loads(json.dumps(_json_safe(plain)))
     path, r = _resumable(out, slug, settings_json) if resume else (None, None)
     if r is None:
         r = dict(device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
@@ -573,7 +585,7 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
     def save():                 # after every architecture: a crash later keeps what was measured
         atomic_write_text(path, json.dumps(_json_safe(r), indent=1, default=str))
         atomic_write_text(path.with_suffix(".md"), bench_table(r))
-    for a in archs:                 # each stage saved as soon as it is measured; a resumed run does only what is missing
+    for a in archs:                 # each stage saved once measured; a resumed run does only what is missing
         if a not in r["training"]:
             r["training"][a] = dict(bench_training(a, series, cases, enc, s, dev, log), batch_size=s["batch_size"])
             save()
@@ -588,8 +600,9 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
         r["concurrency"][a] = bench_concurrency(a, data_dir, s, dev)
         save()
     r["startup_seconds"] = startup_seconds()
-    r.update(projection=project_grid(r["training"], r["inference"], r["concurrency"], n_pathologies=len(channels("spider9")),
-                                     parts=r["run_parts"], startup_s=r["startup_seconds"]), complete=True)
+    pj = project_grid(r["training"], r["inference"], r["concurrency"], n_pathologies=len(channels("spider9")),
+                      parts=r["run_parts"], startup_s=r["startup_seconds"])
+    r.update(projection=pj, complete=True)
     save()
     log(bench_table(r))
     log(f"wrote {path} and .md")

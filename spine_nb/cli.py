@@ -52,9 +52,9 @@ def _sweep(a):
         from spine_nb.sweep import grid_disk
         disk = grid_disk(runs)
         print(disk.groupby("arch", sort=False)[["runs", "checkpoints_gb"]].sum().round(2).to_string())
-        print(f"{len(runs)} runs (preset {a.preset}); checkpoints of the finished grid about {disk.checkpoints_gb.sum():.1f} GB, "
-              f"plus up to {disk.while_training_gb.max():.1f} GB per run while it trains; predictions not counted; "
-              "nothing executed (--dry-run)")
+        print(f"{len(runs)} runs (preset {a.preset}); checkpoints of the finished grid about "
+              f"{disk.checkpoints_gb.sum():.1f} GB, plus up to {disk.while_training_gb.max():.1f} GB per run while it "
+              "trains; predictions not counted; nothing executed (--dry-run)")
         return
     if not a.data: raise SpiderError("--data: expected a SPIDER folder (or a phantom made by `spine_nb phantom`)")
     executor = a.scheduler or ("gpus" if a.gpus else "sequential")
@@ -130,9 +130,9 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--steps", type=int, help="timed steps per window")
     be.add_argument("--rounds", type=int, help="alternating naive / fast windows")
     be.add_argument("--k-arch", help="architectures for the k-runs-per-device measurement (default all; 'none' to skip)")
-    be.add_argument("--switches", help="A/B switches on top of the fast path (default: the device's set; 'none' to skip)")
+    be.add_argument("--switches", help="A/B switches of the fast path (default: the device's set; 'none' to skip)")
     be.add_argument("--resume", action="store_true",
-                    help="add to the newest results file of this device with the same settings (its architectures are kept)")
+                    help="add to the newest results file of this device with the same settings (keeps its figures)")
     be.set_defaults(func=_bench)
     return p
 

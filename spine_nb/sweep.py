@@ -182,7 +182,10 @@ def grid_disk(runs: list) -> pd.DataFrame:
     for r in runs:
         n = len(channels(r["pathology_set"]))
         b = checkpoint_bytes(r["arch"], out_channels(r["strategy"], n, n), r["roi"])
-        rows.append(dict(arch=r["arch"], strategy=r["strategy"], runs=1, checkpoints_gb=(b["best"] + b["last_finished"])/1e9,
+        rows.append(dict(arch=r["arch"], strategy=r["strategy"], runs=1,
+                         checkpoints_gb=(b["best"] + b["last_finished"])/1e9,
                          while_training_gb=(b["last"] - b["last_finished"])/1e9))
     t = pd.DataFrame(rows).groupby(["arch", "strategy"], sort=False)
-    return t.agg(runs=("runs", "sum"), checkpoints_gb=("checkpoints_gb", "sum"), while_training_gb=("while_training_gb", "max")).reset_index()
+    totals = t.agg(runs=("runs", "sum"), checkpoints_gb=("checkpoints_gb", "sum"),
+                   while_training_gb=("while_training_gb", "max"))
+    return totals.reset_index()

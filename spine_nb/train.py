@@ -193,7 +193,7 @@ def _box(region: torch.Tensor) -> tuple:
     return tuple(slice(int(ix[0]), int(ix[-1]) + 1) if len(ix) else slice(0, 0) for ix in axes)
 
 class ValidationSet:
-    "The validation volumes prepared once for scoring on the model's device: input, true pathology map, evaluated region."
+    "Validation volumes prepared once for scoring on the model's device: input, true pathology map, evaluated region."
     def __init__(self, cases: list, data: RunData, cfg: dict, device):
         self.sliding = cfg["inference"] == "sliding_window"
         keep = [data.all_names.index(n) for n in data.names]
@@ -202,7 +202,7 @@ class ValidationSet:
         self.device = torch.device(device)
         self.items, self.boxes = [], []
         for c in cases:
-            lut = torch.from_numpy(data.encoder.flags(c["patient"])[:, keep])      # anatomy label -> the run's pathologies
+            lut = torch.from_numpy(data.encoder.flags(c["patient"])[:, keep])   # anatomy label -> the run's channels
             image, label, region = c["image"], c["label"], torch.ones_like(c["label"])
             if crop is not None: image, label, region = (crop(t).as_tensor() for t in (image, label, region))
             truth = lut[label[0].long()].movedim(-1, 0)
@@ -213,8 +213,8 @@ class ValidationSet:
     def __len__(self): return len(self.items)
 
     def batches(self, batch_size: int):
-        "`(image (B, 1, ...), truth (B, n, ...), region (B, 1, ...), box)` on the device, `box` the slices of the chunk's"
-        "evaluated regions together (known on the host: no sync); one volume at a time for sliding windows."
+        "`(image (B, 1, ...), truth (B, n, ...), region (B, 1, ...), box)` on the device; `box`: slices around the"
+        "chunk's evaluated regions (known on the host: no sync). One volume at a time for sliding windows."
         step = 1 if self.sliding else batch_size
         for i in range(0, len(self.items), step):
             chunk = self.items[i:i + step]
@@ -316,12 +316,18 @@ def fit(cfg: dict, data: RunData, out_dir, progress: bool = True) -> pd.DataFram
     scaler = torch.amp.GradScaler(device.type, enabled=False)   # bf16 autocast needs no loss scaling; kept for fp16 users
     start, history, best, train_s, val_s = 1, [], dict(epoch=0, score=-np.inf), 0.0, 0.0
     if (ck/"last.pt").is_file():
-        st = load_checkpoint(ck/"last.pt"); check_same_run(st["config"], cfg, out_dir)
-        net.load_state_dict(st["model"]); opt.load_state_dict(st["optimizer"]); scaler.load_state_dict(st["scaler"])
-        set_rng_state(st["rng"])
+        st = load_checkpoint(ck/"last.pt")
+        check_same_run(st["config"], cfg, out_dir)
         start, history, best = st["epoch"] + 1, st["history"], st["best"]
         train_s, val_s = st["train_seconds"], st["val_seconds"]
-    if start > cfg["epochs"]: return pd.DataFrame(history)
+        if start > cfg["epochs"]: return pd.DataFrame(history)     # trained (a finished run keeps no optimizer state)
+        if "optimizer" not in st:
+            raise SpiderError(f"{ck/'last.pt'}: epoch {st['epoch']} of {cfg['epochs']} but no optimizer state to resume "
+                              "from; delete the run folder to train it again")
+        net.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        scaler.load_state_dict(st["scaler"])
+        set_rng_state(st["rng"])
     amp = use_amp(cfg["amp"], device)
     resident = None
     if fast and ResidentData.fits(data.train, cfg["roi"], data.encoder.lut(0).shape[1], device, torch.bfloat16 if amp else torch.float32):
@@ -361,7 +367,9 @@ def fit(cfg: dict, data: RunData, out_dir, progress: bool = True) -> pd.DataFram
         done_now += 1
         validate_now = epoch % cfg["val_every"] == 0 or epoch == cfg["epochs"]
         if validate_now:
-            t1 = time.time(); score = validate(net, data.val, data, cfg, device, vset); row["val_seconds"] = time.time() - t1
+            t1 = time.time()
+            score = validate(net, data.val, data, cfg, device, vset)
+            row["val_seconds"] = time.time() - t1
             val_s += row["val_seconds"]; row["val_macro_dsc"] = score
             if (-np.inf if np.isnan(score) else score) > best["score"] or best["epoch"] == 0:
                 best = dict(epoch=epoch, score=-np.inf if np.isnan(score) else float(score))
@@ -453,7 +461,7 @@ def test_run(cfg: dict, data: RunData, out_dir, history: pd.DataFrame, progress:
     return metrics
 
 def slim_last_checkpoint(path) -> Path:
-    "A finished run is never resumed: keep `last.pt`'s weights and record, drop the optimizer's state (2/3 of its size)."
+    "A finished run is never resumed: keep `last.pt`'s weights and record, drop the optimizer state (2/3 of its size)."
     st = load_checkpoint(path)
     if "optimizer" not in st: return Path(path)
     return save_checkpoint(path, **{k: v for k, v in st.items() if k not in ("optimizer", "scaler", "rng")})
