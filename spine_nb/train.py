@@ -213,8 +213,7 @@ class ValidationSet:
     def __len__(self): return len(self.items)
 
     def batches(self, batch_size: int):
-        "`(image (B, 1, ...), truth (B, n, ...), region (B, 1, ...), box)` on the device; `box`: slices around the"
-        "chunk's evaluated regions (known on the host: no sync). One volume at a time for sliding windows."
+        "`(image, truth, region, box)` on the device; `box`: slices around the chunk's evaluated regions (no sync)."
         step = 1 if self.sliding else batch_size
         for i in range(0, len(self.items), step):
             chunk = self.items[i:i + step]
