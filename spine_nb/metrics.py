@@ -71,7 +71,7 @@ def example_dsc(pred, target) -> float:
 
 # %% ../nbs/04_metrics.ipynb #3508eea9
 def batch_scores(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "Per-class DSC `(V, n)` and example-based DSC `(V,)` of boolean `(V, n, D, H, W)` tensors; float64, on their device."
+    "Per-class DSC `(V, n)` and example-based DSC `(V,)` of boolean `(V, n, D, H, W)` tensors; float64, same device."
     if pred.shape != target.shape or pred.shape[1] > 127:
         raise ValueError(f"prediction shape {tuple(pred.shape)} and ground truth {tuple(target.shape)}: expected equal "
                          "shapes (V, n, D, H, W) with n < 128")

@@ -321,8 +321,8 @@ def fit(cfg: dict, data: RunData, out_dir, progress: bool = True) -> pd.DataFram
         train_s, val_s = st["train_seconds"], st["val_seconds"]
         if start > cfg["epochs"]: return pd.DataFrame(history)     # trained (a finished run keeps no optimizer state)
         if "optimizer" not in st:
-            raise SpiderError(f"{ck/'last.pt'}: epoch {st['epoch']} of {cfg['epochs']} but no optimizer state to resume "
-                              "from; delete the run folder to train it again")
+            raise SpiderError(f"{ck/'last.pt'}: epoch {st['epoch']} of {cfg['epochs']} but no optimizer state to "
+                              "resume from; delete the run folder to train it again")
         net.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         scaler.load_state_dict(st["scaler"])
