@@ -142,13 +142,11 @@ def activate(logits: torch.Tensor, strategy: str) -> torch.Tensor:
 
 def to_pathology(probs, strategy: str, codebook: Codebook | None = None):
     "Probabilities `(C, D, H, W)` -> boolean pathology map: threshold 0.5 (binary, multi-label) or argmax then decode (multi-class)."
-    if isinstance(probs, torch.Tensor):                     # on the model's device, for scoring there
-        if strategy != "multiclass": return probs >= 0.5
-        table = torch.zeros((codebook.m + 1, len(codebook.channels)), dtype=torch.bool, device=probs.device)
-        table[1:] = torch.tensor(codebook.combinations, dtype=torch.bool, device=probs.device)
-        return table[probs.argmax(0)].movedim(-1, 0)
-    if strategy == "multiclass": return decode_multiclass(np.argmax(probs, 0), codebook)
-    return np.asarray(probs) >= 0.5
+    if strategy != "multiclass": return probs >= 0.5 if isinstance(probs, torch.Tensor) else np.asarray(probs) >= 0.5
+    if not isinstance(probs, torch.Tensor): return decode_multiclass(np.argmax(probs, 0), codebook)
+    table = torch.zeros((codebook.m + 1, len(codebook.channels)), dtype=torch.bool, device=probs.device)
+    table[1:] = torch.tensor(codebook.combinations, dtype=torch.bool, device=probs.device)   # on the model's device
+    return table[probs.argmax(0)].movedim(-1, 0)
 
 def pathology_probs(probs: np.ndarray, strategy: str, codebook: Codebook | None = None) -> np.ndarray:
     "A probability per pathology `(n_run, D, H, W)`; for multi-class the marginal over the classes that contain it."
