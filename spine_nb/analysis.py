@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from .spider import SpiderError, atomic_write_text, read_case, read_spider
+from .core import SpineError, atomic_write_text
+from .spider import read_case, read_spider
 from .labels import channels, disc_table, pathology_map
 from .metrics import class_means, diagnosis_metrics, disc_calls, example_dsc_per_volume, macro_of, per_class_dsc
 from .train import RUN_KEYS
@@ -30,7 +31,7 @@ STRATEGY_ORDER = ["binary", "multiclass", "multilabel"]
 def load_runs(runs_dir) -> list[dict]:
     "The `metrics.json` of every finished run under `runs_dir`, with its folder."
     runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir(): raise SpiderError(f"runs_dir {runs_dir}: no such folder")
+    if not runs_dir.is_dir(): raise SpineError(f"runs_dir {runs_dir}: no such folder")
     out = []
     for f in sorted(runs_dir.glob("*/metrics.json")):
         m = json.loads(f.read_text()); m["run_dir"] = str(f.parent); out.append(m)
@@ -80,7 +81,7 @@ def merge_binary(group: list[dict]) -> dict:
     for i, s in enumerate(series):
         boxes = {json.dumps(m["per_volume"][i]["eval_box"]) for m in group}
         if len(boxes) != 1 or any(m["per_volume"][i]["series"] != s for m in group):
-            raise SpiderError(f"binary runs of one group disagree on test volume {s} (series or evaluated region)")
+            raise SpineError(f"binary runs of one group disagree on test volume {s} (series or evaluated region)")
         pred = np.concatenate([read_nifti(Path(m["run_dir"])/"predictions"/f"{s}_pathology.nii.gz") for m in group]).astype(bool)
         prob = np.concatenate([read_nifti(Path(m["run_dir"])/"predictions"/f"{s}_prob.nii.gz") for m in group]).astype(np.float32)/255
         r = sp.series.set_index("name").loc[s]
@@ -163,7 +164,7 @@ def ml_vs_binary(configs: list[dict]) -> pd.DataFrame:
         if m["status"] != "merged" or _group_key(m["config"]) not in ml: continue
         a = ml[_group_key(m["config"])]
         na, da, ea = volume_table(a); nb, db, eb = volume_table(m)
-        if na != nb: raise SpiderError(f"multi-label and binary runs of {m['config']['arch']}/{m['config']['loss']} have different test volumes")
+        if na != nb: raise SpineError(f"multi-label and binary runs of {m['config']['arch']}/{m['config']['loss']} have different test volumes")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             va, vb = np.nanmean(da, 1), np.nanmean(db, 1)
@@ -230,7 +231,7 @@ def cost_figure(results: pd.DataFrame, path=None):
     return fig
 
 def _save(fig, path):
-    from spine_nb.spider import atomic_path
+    from spine_nb.core import atomic_path
     with atomic_path(path) as tmp: fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
 
 # %% ../nbs/09_analysis.ipynb #585d09a0
@@ -285,7 +286,7 @@ def run_demo(out="demo", figures="figures", cases: int = 20, workers: int = 1, p
     print(f"demo: {cases} tiny phantom cases in {data}; {len(runs)} runs -> {out/'runs'}", flush=True)
     table = run_sweep(runs, out/"runs", data, executor="local" if workers > 1 else "sequential", workers=workers, progress=progress)
     failed = table[table.status != "finished"]
-    if len(failed): raise SpiderError(f"demo: {len(failed)} run(s) did not finish: " + "; ".join(f"{r.run_id}: {r.error}" for r in failed.itertuples()))
+    if len(failed): raise SpineError(f"demo: {len(failed)} run(s) did not finish: " + "; ".join(f"{r.run_id}: {r.error}" for r in failed.itertuples()))
     print(f"demo: sweep done in {time.time() - t0:.0f} s; analysis ...", flush=True)
     figures = Path(figures)
     pm.execute_notebook(str(ANALYSIS), str(out/"analysis.ipynb"), parameters=dict(runs_dir=str((out/"runs").resolve()),

@@ -12,14 +12,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .spider import SpiderError, atomic_write_text, read_spider
+from .core import ConfigError, SpineError, atomic_write_text, json_safe
+from .spider import read_spider
 from .phantom import make_phantom
 from .labels import channels
 from .data import TargetEncoder, case_items, load_cases, prep_transforms, train_dataset, train_transforms
-from .models import ARCHS, ConfigError, build_loss, build_model, check_roi
+from .models import ARCHS, build_loss, build_model, check_roi
 from .fast import FAST_ARCH, FusedModels, ResidentData, run_separately
 from .metrics import per_class_dsc
-from .train import (PRESETS, SW_OVERLAP, RunData, ValidationSet, _json_safe, make_config, predict_volume,
+from .train import (PRESETS, RunData, SW_OVERLAP, ValidationSet, make_config, predict_volume,
                             save_checkpoint, to_pathology, truth_of, validate)
 
 # %% auto #0
@@ -222,7 +223,7 @@ def bench_training(arch: str, series, cases, enc, s: dict, device, log=print) ->
             errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
             log(f"{arch:14s} {name}: not measured ({errors[name]})")
             _free(device)
-    if "fast" not in loops: raise SpiderError(f"bench {arch}: the fast path failed: {errors.get('fast')}")
+    if "fast" not in loops: raise SpineError(f"bench {arch}: the fast path failed: {errors.get('fast')}")
     acc = {k: dict(seconds=0.0, data_seconds=0.0, steps=0, peak_mb=0.0) for k in loops}
     for _ in range(s["rounds"]):
         for name, step in loops.items():
@@ -375,7 +376,7 @@ def bench_concurrency(arch: str, data_dir, s: dict, device) -> dict:
             res = dict(results)
             if any(p.exitcode for p in procs) or len(res) != k or any(isinstance(v, str) for v in res.values()):
                 errors = "; ".join(v for v in res.values() if isinstance(v, str))
-                raise SpiderError(f"bench_concurrency: a worker failed (arch {arch}, k={k}; exit codes {[p.exitcode for p in procs]}): {errors}")
+                raise SpineError(f"bench_concurrency: a worker failed (arch {arch}, k={k}; exit codes {[p.exitcode for p in procs]}): {errors}")
             out[k] = k*s["k_steps"]*s["batch_size"]/max(res.values())
     base = out[s["ks"][0]]
     return {f"k={k}": dict(volumes_per_s=v, vs_k1=v/base) for k, v in out.items()}
@@ -555,13 +556,13 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
     with warnings.catch_warnings():
         warnings.simplefilter("ignore"); sp = read_spider(data_dir)
     series = sp.subset("train"); cases = load_cases(series)
-    if len(cases) < s["batch_size"]: raise SpiderError(f"{data_dir}: {len(cases)} training cases, fewer than the batch size {s['batch_size']}")
+    if len(cases) < s["batch_size"]: raise SpineError(f"{data_dir}: {len(cases)} training cases, fewer than the batch size {s['batch_size']}")
     enc = TargetEncoder(sp.gradings, "multilabel", s["pathology_set"])
     n = len(enc.names)
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     slug = device_slug(dev)
     plain = {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()}
-    settings_json = json.loads(json.dumps(_json_safe(plain)))
+    settings_json = json.loads(json.dumps(json_safe(plain)))
     path, r = _resumable(out, slug, settings_json) if resume else (None, None)
     if r is None:
         r = dict(device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
@@ -583,7 +584,7 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
     log(f"bench on {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor() or 'cpu'}): "
         f"{len(cases)} training cases, ROI {s['roi']}, batch {s['batch_size']}, {n} pathologies")
     def save():                 # after every architecture: a crash later keeps what was measured
-        atomic_write_text(path, json.dumps(_json_safe(r), indent=1, default=str))
+        atomic_write_text(path, json.dumps(json_safe(r), indent=1, default=str))
         atomic_write_text(path.with_suffix(".md"), bench_table(r))
     for a in archs:                 # each stage saved once measured; a resumed run does only what is missing
         if a not in r["training"]:

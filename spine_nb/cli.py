@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse, sys
 from pathlib import Path
 
-from .spider import SpiderError, fetch_spider, ZENODO_URL, read_spider
+from .core import SpineError
+from .spider import ZENODO_URL, fetch_spider, read_spider
 from .phantom import SIZES, make_phantom
 from .train import PRESETS
 
@@ -42,7 +43,7 @@ def _sweep(a):
     from spine_nb.sweep import grid, grid_table, run_sweep
     over = {}
     for kv in a.set or []:
-        if "=" not in kv: raise SpiderError(f"--set {kv!r}: expected KEY=VALUE, e.g. epochs=50")
+        if "=" not in kv: raise SpineError(f"--set {kv!r}: expected KEY=VALUE, e.g. epochs=50")
         k, v = kv.split("=", 1); over[k.strip()] = _value(v.strip())
     runs = grid(a.preset, strategies=_list(a.strategy), archs=_list(a.arch), losses=_list(a.loss), pathologies=_list(a.pathology), **over)
     if a.dry_run:
@@ -56,7 +57,7 @@ def _sweep(a):
               f"{disk.checkpoints_gb.sum():.1f} GB, plus up to {disk.while_training_gb.max():.1f} GB per run while it "
               "trains; predictions not counted; nothing executed (--dry-run)")
         return
-    if not a.data: raise SpiderError("--data: expected a SPIDER folder (or a phantom made by `spine_nb phantom`)")
+    if not a.data: raise SpineError("--data: expected a SPIDER folder (or a phantom made by `spine_nb phantom`)")
     executor = a.scheduler or ("gpus" if a.gpus else "sequential")
     gpus = None if a.gpus in (None, "all") else _list(a.gpus)
     extra = {"device": a.device} if a.device else None
@@ -140,7 +141,7 @@ def main(argv=None):
     "Entry point of the `spine_nb` console script."
     a = parser().parse_args(argv)
     try: a.func(a)
-    except SpiderError as e:
+    except SpineError as e:
         print(f"spine_nb {a.command}: error: {e}", file=sys.stderr); sys.exit(2)
     except KeyboardInterrupt:
         print(f"spine_nb {a.command}: interrupted; run the same command again to continue", file=sys.stderr); sys.exit(130)

@@ -15,7 +15,8 @@ from monai.data import CacheDataset, Dataset, PersistentDataset
 from monai.transforms import (Compose, DeleteItemsd, MapTransform, RandCropByPosNegLabeld, ResizeWithPadOrCropd,
                               ScaleIntensityRangePercentilesd, SpatialPadd)
 
-from .spider import DISC_OFFSET, Spider, SpiderError, read_case, sha256sum
+from .core import DISC_OFFSET, SpineError, sha256sum
+from .spider import Spider, read_case
 from .labels import Codebook, channels, disc_table
 
 # %% auto #0
@@ -31,7 +32,7 @@ class LoadCased(MapTransform):
     def __call__(self, d):
         img, msk = read_case(d["image"], d["mask"])
         if msk.array.min() < 0 or msk.array.max() > 255:
-            raise SpiderError(f"{d['mask']}: labels outside 0..255 ({msk.array.min()}..{msk.array.max()}); expected SPIDER labels (0-225)")
+            raise SpineError(f"{d['mask']}: labels outside 0..255 ({msk.array.min()}..{msk.array.max()}); expected SPIDER labels (0-225)")
         out = {k: v for k, v in d.items() if k not in ("image", "mask")}
         return dict(out, image=img.array[None].astype(np.float32), label=msk.array[None].astype(np.uint8),
                     spacing=np.array(img.spacing), affine=img.affine, source=str(d["image"]))
@@ -51,7 +52,7 @@ class spider_errors:
     def __enter__(self): return self
     def __exit__(self, typ, e, tb):
         c = e
-        while c is not None and not isinstance(c, SpiderError): c = c.__cause__
+        while c is not None and not isinstance(c, SpineError): c = c.__cause__
         if c is not None and c is not e: raise c.with_traceback(None) from None
         return False
 
@@ -66,7 +67,7 @@ def case_items(series: pd.DataFrame, prep: dict = PREP) -> list[dict]:
     items = []
     for r in series.itertuples():
         for f in (r.image, r.mask):
-            if not Path(f).is_file(): raise SpiderError(f"{f}: file not found (series {r.name})")
+            if not Path(f).is_file(): raise SpineError(f"{f}: file not found (series {r.name})")
         items.append(dict(name=r.name, patient=int(r.patient), image=str(r.image), mask=str(r.mask),
                           image_sha256=sha256sum(r.image), mask_sha256=sha256sum(r.mask), prep=json.dumps(prep, sort_keys=True)))
     return items
@@ -92,9 +93,9 @@ class TargetEncoder:
         self.discs = disc_table(gradings, pathology_set)
         self.strategy, self.codebook = strategy, codebook
         if strategy == "binary":
-            if pathology not in self.names: raise SpiderError(f"pathology {pathology!r}: expected one of {self.names}")
+            if pathology not in self.names: raise SpineError(f"pathology {pathology!r}: expected one of {self.names}")
             self.k = self.names.index(pathology)
-        if strategy == "multiclass" and codebook is None: raise SpiderError("the multi-class strategy needs a codebook")
+        if strategy == "multiclass" and codebook is None: raise SpineError("the multi-class strategy needs a codebook")
 
     def flags(self, patient) -> np.ndarray:
         "`(256, n)` bool: the pathology flags of each anatomy label for this patient (discs only)."
@@ -135,7 +136,7 @@ def train_transforms(roi, crop: str = "center") -> Compose:
                         RandCropByPosNegLabeld(["image", "label"], label_key="label", spatial_size=roi, pos=1, neg=1,
                                                num_samples=1, allow_smaller=False),
                         EncodeTargetd(), drop])
-    raise SpiderError(f"unknown crop {crop!r}; expected one of {list(CROPS)}")
+    raise SpineError(f"unknown crop {crop!r}; expected one of {list(CROPS)}")
 
 def _flatten(x):   # RandCropByPosNegLabeld returns a list of num_samples dicts
     return x[0] if isinstance(x, list) else x

@@ -12,8 +12,9 @@ import torch
 from monai.transforms import ResizeWithPadOrCrop, SpatialPad
 from torch.utils.data import DataLoader
 
+from .core import ConfigError, as_flag
 from .data import TargetEncoder
-from .models import ARCHS, ConfigError
+from .models import ARCHS
 
 # %% auto #0
 __all__ = ['FASTS', 'FAST_ARCH', 'use_fast', 'use_amp', 'epoch_order', 'ResidentData', 'FusedModels', 'run_separately']
@@ -27,23 +28,14 @@ FASTS = ("auto", "on", "off")
 FAST_ARCH = {a: dict(channels_last=a in ("vnet", "resnet50_unet"), compile=False, compile_mode="default", per_gpu=1)
              for a in ARCHS}
 
-def _flag(v, name: str):
-    "A papermill / CLI boolean or `auto`: True, False or 'auto'."
-    if isinstance(v, bool): return v
-    s = str(v).strip().lower()
-    if s in ("auto", ""): return "auto"
-    if s in ("1", "true", "yes", "on"): return True
-    if s in ("0", "false", "no", "off"): return False
-    raise ConfigError(f"{name}={v!r}: expected auto, true or false")
-
 def use_fast(fast, device: torch.device) -> bool:
     "Whether a run on `device` takes the fast path: `auto` = on CUDA only."
-    f = _flag(fast, "fast")
+    f = as_flag(fast, "fast")
     return device.type == "cuda" if f == "auto" else f
 
 def use_amp(amp, device: torch.device) -> bool:
     "bf16 autocast: `auto` = on CUDA only (on a CPU bf16 is slower than fp32)."
-    a = _flag(amp, "amp")
+    a = as_flag(amp, "amp")
     return device.type == "cuda" if a == "auto" else a
 
 # %% ../nbs/12_fast.ipynb #adf97d65

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .spider import DISC_OFFSET, SpiderError, atomic_write_text
+from .core import DISC_OFFSET, SpineError, atomic_write_text
 
 # %% auto #0
 __all__ = ['CHANNELS', 'PATHOLOGY_SETS', 'channels', 'disc_table', 'observed_combinations', 'pathology_map', 'Codebook',
@@ -39,11 +39,11 @@ def channels(pathology_set: str | list = "spider9") -> list[str]:
     if not isinstance(pathology_set, str): names = list(pathology_set)
     else:
         base, *extra = pathology_set.split("+")
-        if base not in PATHOLOGY_SETS: raise SpiderError(f"unknown pathology set {base!r}; expected one of {list(PATHOLOGY_SETS)} (optionally +pfirrmann>=K)")
+        if base not in PATHOLOGY_SETS: raise SpineError(f"unknown pathology set {base!r}; expected one of {list(PATHOLOGY_SETS)} (optionally +pfirrmann>=K)")
         names = list(PATHOLOGY_SETS[base])
         for e in extra:
             m = re.fullmatch(r"pfirrmann>=([1-5])", e.strip().lower())
-            if m is None: raise SpiderError(f"unknown channel spec {e!r} in {pathology_set!r}; expected pfirrmann>=K with K in 1..5")
+            if m is None: raise SpineError(f"unknown channel spec {e!r} in {pathology_set!r}; expected pfirrmann>=K with K in 1..5")
             names.append(f"Pfirrmann >= {m.group(1)}")
     for n in names: _rule(n)
     return names
@@ -52,7 +52,7 @@ def _rule(name):
     if name in CHANNELS: return CHANNELS[name]
     m = re.fullmatch(r"Pfirrmann >= ([1-5])", name)
     if m: return ("Pfirrman grade", ">=", int(m.group(1)))
-    raise SpiderError(f"unknown channel {name!r}; expected one of {list(CHANNELS)} or 'Pfirrmann >= K'")
+    raise SpineError(f"unknown channel {name!r}; expected one of {list(CHANNELS)} or 'Pfirrmann >= K'")
 
 # %% ../nbs/03_labels.ipynb #54dfa262
 def disc_table(gradings: pd.DataFrame, pathology_set="spider9") -> pd.DataFrame:
@@ -96,7 +96,7 @@ class Codebook:
     def from_gradings(cls, gradings: pd.DataFrame, pathology_set="spider9", patients=None) -> "Codebook":
         "Codebook of the combinations observed on the discs of `patients` (default all: pass the training patients)."
         g = gradings if patients is None else gradings[gradings.Patient.isin(set(patients))]
-        if g[g["IVD label"] >= 1].empty: raise SpiderError("Codebook.from_gradings: no graded disc among the given patients")
+        if g[g["IVD label"] >= 1].empty: raise SpineError("Codebook.from_gradings: no graded disc among the given patients")
         return cls(channels(pathology_set), observed_combinations(g, pathology_set))
 
     def _keys(self):
@@ -129,7 +129,7 @@ def encode_multilabel(pmap: np.ndarray) -> np.ndarray:
 def encode_multiclass(pmap: np.ndarray, anatomy: np.ndarray, codebook: Codebook) -> tuple[np.ndarray, dict]:
     "Class per voxel `(D, H, W)`: 0 outside discs, else the disc's combination (nearest seen one if unseen); and counts of unseen."
     n = pmap.shape[0]
-    if n != len(codebook.channels): raise SpiderError(f"pathology map has {n} channels, codebook {len(codebook.channels)}")
+    if n != len(codebook.channels): raise SpineError(f"pathology map has {n} channels, codebook {len(codebook.channels)}")
     key = np.tensordot(1 << np.arange(n), pmap.astype(np.int64), axes=1)      # (D, H, W) bit-key per voxel
     disc = (anatomy > DISC_OFFSET) & (anatomy <= DISC_OFFSET + 25)
     out = np.where(disc, codebook.lut()[key], 0).astype(np.uint8 if codebook.m < 255 else np.int16)

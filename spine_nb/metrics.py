@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from scipy.stats import rankdata
 
-from .spider import DISC_OFFSET
+from .core import DISC_OFFSET
 
 # %% auto #0
 __all__ = ['per_class_dsc', 'class_means', 'macro_of', 'macro_dsc', 'class_dsc', 'example_dsc_per_volume', 'example_dsc',

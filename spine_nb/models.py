@@ -12,16 +12,12 @@ from torch import nn
 from monai.losses import DiceFocalLoss, DiceLoss, GeneralizedDiceLoss
 from monai.networks.nets import FlexibleUNet, SwinUNETR, UNet, UNETR, VNet
 
-from .spider import SpiderError
+from .core import ConfigError
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'ARCHS', 'LOSSES', 'ConfigError', 'check_roi', 'out_channels', 'build_model', 'count_parameters',
-           'build_loss']
+__all__ = ['STRATEGIES', 'ARCHS', 'LOSSES', 'check_roi', 'out_channels', 'build_model', 'count_parameters', 'build_loss']
 
 # %% ../nbs/05_models.ipynb #069ff297
-class ConfigError(SpiderError):
-    "A run's configuration names something that does not exist or cannot work (unknown arch, loss, ROI, ...)."
-
 STRATEGIES = ("binary", "multiclass", "multilabel")
 
 ARCHS = {   # name -> what it is, and the factor every ROI side must be a multiple of (measured: see below)

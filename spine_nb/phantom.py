@@ -14,8 +14,8 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy.ndimage import gaussian_filter
 
-from .spider import (DISC_OFFSET, GRADING_COLUMNS, SpiderError, atomic_path, atomic_write_text, read_gradings,
-                             read_overview, real_tables)
+from .core import DISC_OFFSET, SpineError, atomic_path, atomic_write_text
+from .spider import GRADING_COLUMNS, read_gradings, read_overview, real_tables
 
 # %% auto #0
 __all__ = ['SIZES', 'TISSUES', 'T', 'CONTRAST', 'TEXTURE', 'PHANTOM_README', 'phantom_case', 'phantom_disc_demo',
@@ -103,7 +103,7 @@ def phantom_case(gradings: pd.DataFrame, size: str = "small", seed: int = 0, seq
     rng, rng_p, rng_n = np.random.default_rng(seed).spawn(3)
     if overview_t2 is None: overview_t2 = _overview_t2()
     g = gradings[gradings["IVD label"] >= 1]
-    if g.empty: raise SpiderError("phantom_case: the gradings have no disc (IVD label >= 1)")
+    if g.empty: raise SpineError("phantom_case: the gradings have no disc (IVD label >= 1)")
     D, H, W, sp_d, sp_h, sp_w = _case_geometry(size, rng, overview_t2)
     Hmm, Wmm = H*sp_h, W*sp_w
     # --- the spine: heights, curve and frames, from the sacrum upwards
@@ -335,10 +335,10 @@ def make_phantom(dest, cases: int = 20, seed: int = 42, size: str = "small", seq
                  workers: int | None = None, progress: bool = True) -> Path:
     "Write a synthetic dataset in the SPIDER layout: `images/`, `masks/`, `overview.csv`, `radiological_gradings.csv`, README."
     from tqdm.auto import tqdm
-    if size not in SIZES: raise SpiderError(f"unknown phantom size {size!r}; expected one of {list(SIZES)}")
-    if cases < 1: raise SpiderError(f"cases={cases}: expected at least 1")
+    if size not in SIZES: raise SpineError(f"unknown phantom size {size!r}; expected one of {list(SIZES)}")
+    if cases < 1: raise SpineError(f"cases={cases}: expected at least 1")
     bad = [s for s in sequences if s not in ("t1", "t2", "t2_SPACE")]
-    if bad: raise SpiderError(f"unknown sequence(s) {bad}; expected t1, t2 or t2_SPACE")
+    if bad: raise SpineError(f"unknown sequence(s) {bad}; expected t1, t2 or t2_SPACE")
     dest = Path(dest)
     for sub in ("images", "masks"): (dest/sub).mkdir(parents=True, exist_ok=True)
     g = phantom_gradings(cases, seed, quirks)

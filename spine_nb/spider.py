@@ -14,16 +14,15 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from .core import DISC_LEVELS, DISC_OFFSET, MASK_LABELS, SpineError, atomic_path, atomic_write_text, sha256sum
+
 # %% auto #0
-__all__ = ['MASK_LABELS', 'DISC_OFFSET', 'SEQUENCES', 'GRADING_COLUMNS', 'GRADING_RANGES', 'OVERVIEW_COLUMNS', 'PAPER_SPLIT',
-           'DISC_LEVELS', 'ZENODO_URL', 'SPIDER_FILES', 'SpiderError', 'parse_series_name', 'atomic_path',
-           'atomic_write_text', 'read_gradings', 'read_overview', 'real_tables', 'split_sizes', 'split_series',
+__all__ = ['SEQUENCES', 'GRADING_COLUMNS', 'GRADING_RANGES', 'OVERVIEW_COLUMNS', 'PAPER_SPLIT', 'ZENODO_URL', 'SPIDER_FILES',
+           'parse_series_name', 'read_gradings', 'read_overview', 'real_tables', 'split_sizes', 'split_series',
            'Volume', 'read_volume', 'write_volume', 'disc_numbers', 'read_case', 'Spider', 'read_spider',
-           'placeholder_spider', 'write_split', 'audit_masks', 'sha256sum', 'download', 'unzip_into', 'fetch_spider']
+           'placeholder_spider', 'write_split', 'audit_masks', 'download', 'unzip_into', 'fetch_spider']
 
 # %% ../nbs/00_spider.ipynb #1a2e44a2
-MASK_LABELS = dict(background=0, vertebrae=(1, 25), canal=100, partial_vertebrae=(101, 125), discs=(201, 225))
-DISC_OFFSET = 200  # gradings `IVD label` N is mask label 200 + N (1 = L5/S1, numbered upwards)
 SEQUENCES = ("t1", "t2", "t2_SPACE")
 GRADING_COLUMNS = ["Patient", "IVD label", "Modic", "UP endplate", "LOW endplate", "Spondylolisthesis",
                    "Disc herniation", "Disc narrowing", "Disc bulging", "Pfirrman grade"]
@@ -32,67 +31,42 @@ GRADING_RANGES = {"Modic": (0, 3), "UP endplate": (0, 1), "LOW endplate": (0, 1)
                   "IVD label": (0, 25)}
 OVERVIEW_COLUMNS = ["new_file_name", "subset"]
 PAPER_SPLIT = dict(train=134, val=34, test=42)  # of the 210 T2 series
-DISC_LEVELS = {1: "L5/S1", 2: "L4/L5", 3: "L3/L4", 4: "L2/L3", 5: "L1/L2", 6: "T12/L1", 7: "T11/T12", 8: "T10/T11",
-               9: "T9/T10", 10: "T8/T9"}
-
-# %% ../nbs/00_spider.ipynb #caf160db
-class SpiderError(ValueError):
-    "A SPIDER file or table is not what it should be; the message names the file and what was expected."
 
 # %% ../nbs/00_spider.ipynb #2a03bc06
 def parse_series_name(name: str) -> tuple[int, str]:
-    "`'107_t2_SPACE'` or `'107_t2.mha'` -> `(107, 't2_SPACE')`; a name outside the SPIDER scheme raises `SpiderError`."
+    "`'107_t2_SPACE'` or `'107_t2.mha'` -> `(107, 't2_SPACE')`; a name outside the SPIDER scheme raises `SpineError`."
     stem = Path(str(name)).name
     stem = stem[:-4] if stem.endswith(".mha") else stem
     m = re.fullmatch(r"(\d+)_(t1|t2|t2_SPACE)", stem)
-    if m is None: raise SpiderError(f"{name!r}: not a SPIDER series name; expected '{{patient}}_{{t1|t2|t2_SPACE}}'")
+    if m is None: raise SpineError(f"{name!r}: not a SPIDER series name; expected '{{patient}}_{{t1|t2|t2_SPACE}}'")
     return int(m.group(1)), m.group(2)
-
-# %% ../nbs/00_spider.ipynb #b503781d
-@contextmanager
-def atomic_path(path, suffix: str | None = None):
-    "Yield a temporary path beside `path`; rename it onto `path` only if the block finishes."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix if suffix is not None else "".join(path.suffixes))
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.unlink(tmp)
-
-def atomic_write_text(path, text: str) -> Path:
-    "Write `text` to `path` atomically."
-    with atomic_path(path) as tmp: Path(tmp).write_text(text)
-    return Path(path)
 
 # %% ../nbs/00_spider.ipynb #e0c14d48
 def read_gradings(path) -> pd.DataFrame:
     "Read and check `radiological_gradings.csv`: all `GRADING_COLUMNS` present, integer values in `GRADING_RANGES`."
     path = Path(path)
-    if not path.is_file(): raise SpiderError(f"{path}: gradings table not found; expected radiological_gradings.csv with columns {GRADING_COLUMNS}")
+    if not path.is_file(): raise SpineError(f"{path}: gradings table not found; expected radiological_gradings.csv with columns {GRADING_COLUMNS}")
     try: df = pd.read_csv(path)
-    except Exception as e: raise SpiderError(f"{path}: cannot parse as CSV ({e})") from e
+    except Exception as e: raise SpineError(f"{path}: cannot parse as CSV ({e})") from e
     df.columns = [c.strip() for c in df.columns]
     missing = [c for c in GRADING_COLUMNS if c not in df.columns]
-    if missing: raise SpiderError(f"{path}: missing columns {missing}; expected {GRADING_COLUMNS}")
+    if missing: raise SpineError(f"{path}: missing columns {missing}; expected {GRADING_COLUMNS}")
     bad = df[GRADING_COLUMNS].isna().any(axis=1)
-    if bad.any(): raise SpiderError(f"{path}: empty values in rows {list(df.index[bad][:10] + 2)} (file line numbers); expected integers in {GRADING_COLUMNS}")
+    if bad.any(): raise SpineError(f"{path}: empty values in rows {list(df.index[bad][:10] + 2)} (file line numbers); expected integers in {GRADING_COLUMNS}")
     df = df[GRADING_COLUMNS].astype(int)
     for col, (lo, hi) in GRADING_RANGES.items():
         out = ~df[col].between(lo, hi)
-        if out.any(): raise SpiderError(f"{path}: column {col!r} has values {[int(v) for v in sorted(df.loc[out, col].unique())[:10]]} outside {lo}..{hi}")
+        if out.any(): raise SpineError(f"{path}: column {col!r} has values {[int(v) for v in sorted(df.loc[out, col].unique())[:10]]} outside {lo}..{hi}")
     return df
 
 def read_overview(path) -> pd.DataFrame:
     "Read and check `overview.csv` (one row per series; `new_file_name` and `subset` needed)."
     path = Path(path)
-    if not path.is_file(): raise SpiderError(f"{path}: overview table not found; expected overview.csv with columns {OVERVIEW_COLUMNS}")
+    if not path.is_file(): raise SpineError(f"{path}: overview table not found; expected overview.csv with columns {OVERVIEW_COLUMNS}")
     try: df = pd.read_csv(path)
-    except Exception as e: raise SpiderError(f"{path}: cannot parse as CSV ({e})") from e
+    except Exception as e: raise SpineError(f"{path}: cannot parse as CSV ({e})") from e
     missing = [c for c in OVERVIEW_COLUMNS if c not in df.columns]
-    if missing: raise SpiderError(f"{path}: missing columns {missing}; expected at least {OVERVIEW_COLUMNS}")
+    if missing: raise SpineError(f"{path}: missing columns {missing}; expected at least {OVERVIEW_COLUMNS}")
     return df
 
 # %% ../nbs/00_spider.ipynb #b7000cc7
@@ -104,11 +78,11 @@ def real_tables() -> Path:
 # %% ../nbs/00_spider.ipynb #27e85ebe
 def split_sizes(n: int, split: dict = PAPER_SPLIT) -> dict:
     "Patients per split for `n` patients, in the proportions of `split` (exactly `split` when `n` is its total)."
-    if n < 3: raise SpiderError(f"cannot split {n} patient(s) into train/val/test; expected at least 3")
+    if n < 3: raise SpineError(f"cannot split {n} patient(s) into train/val/test; expected at least 3")
     total = sum(split.values())
     val = max(1, round(n*split["val"]/total)); test = max(1, round(n*split["test"]/total))
     train = n - val - test
-    if train < 1: raise SpiderError(f"cannot split {n} patients into train/val/test with at least one each")
+    if train < 1: raise SpineError(f"cannot split {n} patients into train/val/test with at least one each")
     return dict(train=train, val=val, test=test)
 
 # %% ../nbs/00_spider.ipynb #437a8aeb
@@ -117,7 +91,7 @@ def split_series(series, seed: int = 42, split: dict = PAPER_SPLIT):
     `series` is a DataFrame with a `patient` column (returns a copy with a `split` column)
     or a sequence of patient ids (returns a dict id -> split)."""
     if isinstance(series, pd.DataFrame):
-        if "patient" not in series.columns: raise SpiderError(f"split_series: expected a 'patient' column, got {list(series.columns)}")
+        if "patient" not in series.columns: raise SpineError(f"split_series: expected a 'patient' column, got {list(series.columns)}")
         patients = sorted(series["patient"].unique())
     else: patients = sorted(set(series))
     sizes = split_sizes(len(patients), split)
@@ -144,7 +118,7 @@ class Volume:
     def to_itk(self, array=None) -> sitk.Image:
         "An ITK image of `array` (default: this volume) in the file's original axis order and geometry."
         a = self.array if array is None else np.asarray(array)
-        if a.shape != self.array.shape: raise SpiderError(f"array of shape {a.shape} does not match volume {self.path or ''} of shape {self.array.shape}")
+        if a.shape != self.array.shape: raise SpineError(f"array of shape {a.shape} does not match volume {self.path or ''} of shape {self.array.shape}")
         img = sitk.GetImageFromArray(np.ascontiguousarray(a.transpose(np.argsort(self.axes))))
         sp = np.empty(3); sp[list(self.axes)] = self.spacing   # spacing in file-array order (z, y, x)
         img.SetSpacing(tuple(float(v) for v in sp[::-1])); img.SetOrigin(self.origin); img.SetDirection(self.direction)
@@ -165,13 +139,13 @@ class Volume:
 def read_volume(path, check_finite: bool = True) -> Volume:
     "Read a 3D `.mha` (or any SimpleITK format) as a `Volume` with the through-plane axis first."
     path = Path(path)
-    if not path.is_file(): raise SpiderError(f"{path}: file not found")
+    if not path.is_file(): raise SpineError(f"{path}: file not found")
     try: img = sitk.ReadImage(str(path))
     except RuntimeError as e:
         msg = str(e).strip().splitlines()
-        raise SpiderError(f"{path}: unreadable or truncated image ({msg[-1] if msg else e})") from None
+        raise SpineError(f"{path}: unreadable or truncated image ({msg[-1] if msg else e})") from None
     if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
-        raise SpiderError(f"{path}: expected a 3D single-channel image, got {img.GetDimension()}D with {img.GetNumberOfComponentsPerPixel()} component(s)")
+        raise SpineError(f"{path}: expected a 3D single-channel image, got {img.GetDimension()}D with {img.GetNumberOfComponentsPerPixel()} component(s)")
     a = sitk.GetArrayFromImage(img)            # (z, y, x)
     sp = np.array(img.GetSpacing())[::-1]      # spacing in array order
     d = int(np.argmax(sp))
@@ -180,7 +154,7 @@ def read_volume(path, check_finite: bool = True) -> Volume:
     vol = Volume(a, tuple(float(v) for v in sp[list(axes)]), img.GetOrigin(), img.GetDirection(), axes, str(path))
     if check_finite and a.dtype.kind == "f":
         bad = ~np.isfinite(a)
-        if bad.any(): raise SpiderError(f"{path}: {int(bad.sum())} NaN/inf voxel(s); expected finite intensities")
+        if bad.any(): raise SpineError(f"{path}: {int(bad.sum())} NaN/inf voxel(s); expected finite intensities")
     return vol
 
 def write_volume(vol: Volume, path, array=None, compress: bool = True) -> Path:
@@ -199,12 +173,12 @@ def read_case(image_path, mask_path) -> tuple[Volume, Volume]:
     "Read an image and its anatomy mask; shape and spacing must agree, intensities must be finite."
     img, msk = read_volume(image_path), read_volume(mask_path, check_finite=False)
     if img.shape != msk.shape:
-        raise SpiderError(f"{mask_path}: mask shape {msk.shape} differs from image {image_path} shape {img.shape}; expected the same grid")
+        raise SpineError(f"{mask_path}: mask shape {msk.shape} differs from image {image_path} shape {img.shape}; expected the same grid")
     if not np.allclose(img.spacing, msk.spacing, rtol=1e-3, atol=1e-4):
-        raise SpiderError(f"{mask_path}: mask spacing {msk.spacing} differs from image {image_path} spacing {img.spacing}; expected the same grid")
+        raise SpineError(f"{mask_path}: mask spacing {msk.spacing} differs from image {image_path} spacing {img.spacing}; expected the same grid")
     if msk.array.dtype.kind == "f":
         if not np.all(np.isfinite(msk.array)) or np.any(msk.array != np.round(msk.array)):
-            raise SpiderError(f"{mask_path}: non-integer labels; expected integer anatomy labels")
+            raise SpineError(f"{mask_path}: non-integer labels; expected integer anatomy labels")
     msk.array = msk.array.astype(np.int16)
     return img, msk
 
@@ -231,7 +205,7 @@ class Spider:
 
     def subset(self, split: str) -> pd.DataFrame:
         "The series of one split (`train`, `val` or `test`)."
-        if split not in PAPER_SPLIT: raise SpiderError(f"unknown split {split!r}; expected one of {list(PAPER_SPLIT)}")
+        if split not in PAPER_SPLIT: raise SpineError(f"unknown split {split!r}; expected one of {list(PAPER_SPLIT)}")
         return self.series[self.series.split == split]
 
     def case_gradings(self, patient) -> pd.DataFrame:
@@ -245,25 +219,25 @@ def _report_row(kind, detail, patient=None, series=None): return dict(kind=kind,
 def read_spider(root, sequence: str = "t2", seed: int = 42, split: dict = PAPER_SPLIT, warn: bool = True) -> Spider:
     "Read a SPIDER folder: the series of `sequence` with image, mask and patient split, the tables, and a report of quirks."
     root = Path(root)
-    if sequence not in SEQUENCES: raise SpiderError(f"unknown sequence {sequence!r}; expected one of {list(SEQUENCES)}")
-    if not root.is_dir(): raise SpiderError(f"{root}: not a folder; expected a SPIDER folder with images/, masks/, overview.csv, radiological_gradings.csv")
+    if sequence not in SEQUENCES: raise SpineError(f"unknown sequence {sequence!r}; expected one of {list(SEQUENCES)}")
+    if not root.is_dir(): raise SpineError(f"{root}: not a folder; expected a SPIDER folder with images/, masks/, overview.csv, radiological_gradings.csv")
     for sub in ("images", "masks"):
-        if not (root/sub).is_dir(): raise SpiderError(f"{root}: no {sub}/ folder; expected the SPIDER layout images/, masks/, overview.csv, radiological_gradings.csv")
+        if not (root/sub).is_dir(): raise SpineError(f"{root}: no {sub}/ folder; expected the SPIDER layout images/, masks/, overview.csv, radiological_gradings.csv")
     gradings = read_gradings(root/"radiological_gradings.csv")
     overview = read_overview(root/"overview.csv")
     rows, report = [], []
     images = {p.name: p for p in sorted((root/"images").glob("*.mha"))}
     masks = {p.name: p for p in sorted((root/"masks").glob("*.mha"))}
-    if not images: raise SpiderError(f"{root/'images'}: no .mha files; expected images named {{patient}}_{{t1|t2|t2_SPACE}}.mha")
+    if not images: raise SpineError(f"{root/'images'}: no .mha files; expected images named {{patient}}_{{t1|t2|t2_SPACE}}.mha")
     for name, img in images.items():
         try: patient, seq = parse_series_name(name)
-        except SpiderError as e: report.append(_report_row("unrecognised_file", str(e), series=name)); continue
+        except SpineError as e: report.append(_report_row("unrecognised_file", str(e), series=name)); continue
         if seq != sequence: continue
-        if name not in masks: raise SpiderError(f"{img}: image has no mask; expected {root/'masks'/name}")
+        if name not in masks: raise SpineError(f"{img}: image has no mask; expected {root/'masks'/name}")
         rows.append(dict(name=name[:-4], patient=patient, sequence=seq, image=str(img), mask=str(masks[name])))
     for name in sorted(set(masks) - set(images)):
         report.append(_report_row("mask_without_image", f"{root/'masks'/name} has no image", series=name[:-4]))
-    if not rows: raise SpiderError(f"{root/'images'}: no {sequence} series; expected files named {{patient}}_{sequence}.mha")
+    if not rows: raise SpineError(f"{root/'images'}: no {sequence} series; expected files named {{patient}}_{sequence}.mha")
     series = pd.DataFrame(rows)
     # the quirks
     for _, r in gradings[gradings["IVD label"] == 0].iterrows():
@@ -271,7 +245,7 @@ def read_spider(root, sequence: str = "t2", seed: int = 42, split: dict = PAPER_
     chosen = set(series.patient)
     for name in sorted(images):
         try: patient, seq = parse_series_name(name)
-        except SpiderError: continue
+        except SpineError: continue
         if seq != sequence:
             beside = f"beside {sequence}" if patient in chosen else f"no {sequence} series for this patient"
             report.append(_report_row("other_sequence", f"{seq} series ({beside}); not used", patient=patient, series=name[:-4]))
@@ -337,13 +311,6 @@ SPIDER_FILES = {
     "radiological_gradings.csv": "9b6045750dacb8a7f5313de5e5711c027a5a7a12cd7da14bb1d5e1c84ed39f10",
 }
 
-def sha256sum(path, chunk: int = 1 << 22) -> str:
-    "SHA-256 hex digest of a file."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk): h.update(b)
-    return h.hexdigest()
-
 # %% ../nbs/00_spider.ipynb #25069741
 _NET_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError)
 
@@ -353,7 +320,7 @@ def download(url: str, dest, sha256: str, retries: int = 5, timeout: float = 60,
     dest = Path(dest); part = dest.with_name(dest.name + ".part")
     if dest.exists():
         if sha256sum(dest) == sha256: return dest
-        raise SpiderError(f"{dest}: exists but its sha256 is not the expected {sha256}; delete it to download again")
+        raise SpineError(f"{dest}: exists but its sha256 is not the expected {sha256}; delete it to download again")
     dest.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(retries + 1):
         start = part.stat().st_size if part.exists() else 0
@@ -371,14 +338,14 @@ def download(url: str, dest, sha256: str, retries: int = 5, timeout: float = 60,
             break
         except urllib.error.HTTPError as e:
             if e.code == 416 and start: break                     # nothing left to fetch: the part is complete
-            if e.code < 500 or attempt == retries: raise SpiderError(f"{url}: HTTP {e.code} {e.reason}") from None
+            if e.code < 500 or attempt == retries: raise SpineError(f"{url}: HTTP {e.code} {e.reason}") from None
         except _NET_ERRORS as e:
-            if attempt == retries: raise SpiderError(f"{url}: download failed after {retries + 1} attempts ({e}); run again to resume from {part}") from None
+            if attempt == retries: raise SpineError(f"{url}: download failed after {retries + 1} attempts ({e}); run again to resume from {part}") from None
         time.sleep(min(0.2*2**attempt, 10))
     got = sha256sum(part)
     if got != sha256:
         part.unlink()
-        raise SpiderError(f"{url}: sha256 mismatch: got {got}, expected {sha256}; the download was deleted")
+        raise SpineError(f"{url}: sha256 mismatch: got {got}, expected {sha256}; the download was deleted")
     os.replace(part, dest)
     return dest
 
@@ -391,7 +358,7 @@ def unzip_into(archive, dest) -> Path:
     try:
         try:
             with zipfile.ZipFile(archive) as z: z.extractall(tmp)
-        except zipfile.BadZipFile as e: raise SpiderError(f"{archive}: not a valid zip ({e})") from None
+        except zipfile.BadZipFile as e: raise SpineError(f"{archive}: not a valid zip ({e})") from None
         inner = [p for p in tmp.iterdir() if not p.name.startswith(("__MACOSX", "."))]
         src = inner[0] if len(inner) == 1 and inner[0].is_dir() else tmp
         os.replace(src, dest)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 from distributed import WorkerPlugin
 
-from .spider import SpiderError, atomic_write_text
+from .core import ConfigError, SpineError, atomic_write_text
 from .labels import channels
-from .models import ARCHS, LOSSES, STRATEGIES, ConfigError, build_model, count_parameters, out_channels
+from .models import ARCHS, LOSSES, STRATEGIES, build_model, count_parameters, out_channels
 from .train import PRESETS, RUN_KEYS, make_config
 
 # %% auto #0
@@ -56,7 +56,7 @@ TEMPLATE = Path(__file__).resolve().parents[1]/"nbs"/"07_train.ipynb" if "__file
 
 def _template(path=None) -> Path:
     p = Path(path) if path else TEMPLATE
-    if not p.is_file(): raise SpiderError(f"training notebook {p} not found; spine_nb runs from a clone (pip install -e .)")
+    if not p.is_file(): raise SpineError(f"training notebook {p} not found; spine_nb runs from a clone (pip install -e .)")
     return p
 
 def run_status_of(run_dir) -> str:

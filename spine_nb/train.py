@@ -18,15 +18,16 @@ from monai.inferers import sliding_window_inference
 from monai.transforms import ResizeWithPadOrCrop
 from monai.utils import set_determinism
 
-from .spider import SpiderError, atomic_path, atomic_write_text, read_spider
+from .core import ConfigError, SpineError, as_flag, atomic_path, atomic_write_text, json_safe
+from .spider import read_spider
 from .phantom import make_phantom
 from .labels import Codebook, channels, decode_multiclass, pathology_map
-from .metrics import (batch_scores, class_means, disc_calls, diagnosis_metrics, example_dsc_per_volume,
+from .metrics import (batch_scores, class_means, diagnosis_metrics, disc_calls, example_dsc_per_volume,
                               macro_of, multiclass_dsc, per_class_dsc)
 from .data import CROPS, TargetEncoder, load_cases, spider_errors, train_dataset
-from .models import (ARCHS, LOSSES, STRATEGIES, ConfigError, build_loss, build_model, check_roi,
-                             count_parameters, out_channels)
-from .fast import FAST_ARCH, ResidentData, _flag, use_amp, use_fast
+from .models import (ARCHS, LOSSES, STRATEGIES, build_loss, build_model, check_roi, count_parameters,
+                             out_channels)
+from .fast import FAST_ARCH, ResidentData, use_amp, use_fast
 
 # %% auto #0
 __all__ = ['PRESETS', 'INFERENCES', 'SW_OVERLAP', 'PHANTOM_CASES', 'RUN_KEYS', 'make_config', 'resolve_device', 'preset',
@@ -75,8 +76,8 @@ def make_config(data_dir="", out_dir="", strategy="multilabel", pathology="", pa
     return dict(data_dir=str(data_dir or ""), out_dir=str(out_dir or ""), strategy=strategy, pathology=pathology or "",
                 pathology_set=pathology_set, arch=arch, loss=loss, epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                 seed=int(seed), roi=roi, crop=crop, inference=inference, val_every=int(val_every), device=str(device),
-                amp=_flag(amp, "amp"), num_workers=int(num_workers), cache_dir=str(cache_dir or ""), stop_after=int(stop_after),
-                fast=_flag(fast, "fast"))
+                amp=as_flag(amp, "amp"), num_workers=int(num_workers), cache_dir=str(cache_dir or ""), stop_after=int(stop_after),
+                fast=as_flag(fast, "fast"))
 
 def resolve_device(device: str = "auto") -> torch.device:
     "`auto` -> CUDA when available, else CPU; a CUDA device that is not there is an error."
@@ -111,12 +112,12 @@ def prepare_data(cfg: dict, out_dir) -> RunData:
     data_dir = Path(cfg["data_dir"]) if cfg["data_dir"] else out_dir/"phantom"
     if not cfg["data_dir"] and not (data_dir/"radiological_gradings.csv").is_file():
         make_phantom(data_dir, cases=PHANTOM_CASES, seed=0, size="tiny", progress=False)
-    if not data_dir.is_dir(): raise SpiderError(f"data_dir {data_dir}: no such folder; expected a SPIDER folder (images/, masks/, tables)")
+    if not data_dir.is_dir(): raise SpineError(f"data_dir {data_dir}: no such folder; expected a SPIDER folder (images/, masks/, tables)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")       # the data report is shown in the notebook instead
         sp = read_spider(data_dir, sequence="t2", seed=cfg["seed"])
     for s in ("train", "val", "test"):
-        if not len(sp.subset(s)): raise SpiderError(f"{data_dir}: the {s} split is empty ({len(sp)} T2 series); expected enough series for all three splits")
+        if not len(sp.subset(s)): raise SpineError(f"{data_dir}: the {s} split is empty ({len(sp)} T2 series); expected enough series for all three splits")
     all_names = channels(cfg["pathology_set"])
     codebook = (Codebook.from_gradings(sp.gradings, cfg["pathology_set"], patients=sp.subset("train").patient)
                 if cfg["strategy"] == "multiclass" else None)
@@ -131,7 +132,7 @@ def keep_or_check(path, text: str) -> Path:
     path = Path(path)
     if not path.is_file(): return atomic_write_text(path, text)
     if path.read_text() != text:
-        raise SpiderError(f"{path} differs from what the data gives now (the dataset changed since this run started); "
+        raise SpineError(f"{path} differs from what the data gives now (the dataset changed since this run started); "
                           "use another out_dir, or restore the data")
     return path
 
@@ -267,7 +268,7 @@ def save_checkpoint(path, **state) -> Path:
 
 def load_checkpoint(path) -> dict:
     try: return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise SpiderError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to start this run again") from None
+    except Exception as e: raise SpineError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to start this run again") from None
 
 def check_same_run(saved: dict, cfg: dict, where):
     "Refuse to resume or reuse `where` when it holds a run of another configuration."
@@ -319,7 +320,7 @@ def fit(cfg: dict, data: RunData, out_dir, progress: bool = True) -> pd.DataFram
         train_s, val_s = st["train_seconds"], st["val_seconds"]
         if start > cfg["epochs"]: return pd.DataFrame(history)     # trained (a finished run keeps no optimizer state)
         if "optimizer" not in st:
-            raise SpiderError(f"{ck/'last.pt'}: epoch {st['epoch']} of {cfg['epochs']} but no optimizer state to "
+            raise SpineError(f"{ck/'last.pt'}: epoch {st['epoch']} of {cfg['epochs']} but no optimizer state to "
                               "resume from; delete the run folder to train it again")
         net.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
@@ -392,14 +393,6 @@ def write_nifti(array: np.ndarray, affine: np.ndarray, path) -> Path:
     with atomic_path(path) as tmp: nib.save(img, str(tmp))
     return Path(path)
 
-def _json_safe(o):
-    if isinstance(o, dict): return {str(k): _json_safe(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return [_json_safe(v) for v in o]
-    if isinstance(o, (np.floating, float)): return None if np.isnan(o) else float(o)
-    if isinstance(o, np.integer): return int(o)
-    if isinstance(o, np.bool_): return bool(o)
-    return o
-
 def test_run(cfg: dict, data: RunData, out_dir, history: pd.DataFrame, progress: bool = True) -> dict:
     "Infer the test split with `best.pt`, write predictions and `metrics.json`; returns the metrics."
     from tqdm.auto import tqdm
@@ -453,7 +446,7 @@ def test_run(cfg: dict, data: RunData, out_dir, history: pd.DataFrame, progress:
         split={s: list(data.spider.subset(s).name) for s in ("train", "val", "test")},
         codebook=json.loads(cb.to_json()) if cb else None,
         unseen_test_discs=_unseen(data) if cb else None)
-    atomic_write_text(out_dir/"metrics.json", json.dumps(_json_safe(metrics), indent=1))
+    atomic_write_text(out_dir/"metrics.json", json.dumps(json_safe(metrics), indent=1))
     slim_last_checkpoint(out_dir/"checkpoints"/"last.pt")
     return metrics
 

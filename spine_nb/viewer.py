@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .spider import DISC_LEVELS, DISC_OFFSET, SpiderError, read_case, read_spider
+from .core import DISC_LEVELS, DISC_OFFSET, SpineError
+from .spider import read_case, read_spider
 from .labels import disc_table, pathology_map
 
 # %% auto #0
@@ -84,10 +85,10 @@ class MaskViewer:
         self.image = np.asarray(image, np.float32)
         self.truth = np.asarray(truth, bool)
         if self.truth.ndim != 4 or self.truth.shape[1:] != self.image.shape:
-            raise SpiderError(f"truth of shape {self.truth.shape} does not match image {self.image.shape}; expected (n, D, H, W)")
+            raise SpineError(f"truth of shape {self.truth.shape} does not match image {self.image.shape}; expected (n, D, H, W)")
         self.pred = None if pred is None else np.asarray(pred, bool)
         if self.pred is not None and self.pred.shape != self.truth.shape:
-            raise SpiderError(f"prediction of shape {self.pred.shape} does not match the ground truth {self.truth.shape}")
+            raise SpineError(f"prediction of shape {self.pred.shape} does not match the ground truth {self.truth.shape}")
         self.n = self.truth.shape[0]
         self.names = list(names) if names is not None else [f"channel {k}" for k in range(self.n)]
         self.anatomy = None if anatomy is None else np.asarray(anatomy)
@@ -228,7 +229,7 @@ def _run_case(run_dir: Path, m: dict, sp, discs, series: str) -> dict:
 
 def _from_run(cls, run_dir) -> MaskViewer:
     run_dir = Path(run_dir)
-    if not (run_dir/"metrics.json").is_file(): raise SpiderError(f"{run_dir}: no metrics.json; expected a finished run folder of the training notebook")
+    if not (run_dir/"metrics.json").is_file(): raise SpineError(f"{run_dir}: no metrics.json; expected a finished run folder of the training notebook")
     m = json.loads((run_dir/"metrics.json").read_text())
     data = Path(m["config"]["data_dir"]) if m["config"]["data_dir"] else run_dir/"phantom"
     with warnings.catch_warnings():
@@ -251,7 +252,7 @@ def _from_data(cls, data_dir, pathology_set: str = "spider9", split: str | None 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore"); sp = read_spider(data_dir, seed=seed)
     series = sp.series if split is None else sp.series[sp.series["split"] == split]
-    if series.empty: raise SpiderError(f"{data_dir}: no series in split {split!r}; expected one of {sorted(sp.series['split'].unique())}")
+    if series.empty: raise SpineError(f"{data_dir}: no series in split {split!r}; expected one of {sorted(sp.series['split'].unique())}")
     discs = disc_table(sp.gradings, pathology_set)
     loaders = {s: (lambda s=s: _data_case(sp, discs, s)) for s in series["name"]}
     return cls(**loaders[series["name"].iloc[0]](), cases=loaders)
@@ -265,7 +266,7 @@ class RunBrowser:
         import pandas as pd
         self.runs_dir = Path(runs_dir)
         self.metrics = {f.parent.name: json.loads(f.read_text()) for f in sorted(self.runs_dir.glob("*/metrics.json"))}
-        if not self.metrics: raise SpiderError(f"{self.runs_dir}: no finished run (no */metrics.json); expected a sweep's runs folder")
+        if not self.metrics: raise SpineError(f"{self.runs_dir}: no finished run (no */metrics.json); expected a sweep's runs folder")
         self.table = pd.DataFrame([dict(run_id=k, strategy=m["config"]["strategy"], arch=m["config"]["arch"], loss=m["config"]["loss"],
                                         pathology=m["config"]["pathology"], macro_dsc=m["macro_dsc"], example_dsc=m["example_dsc"])
                                    for k, m in self.metrics.items()]).sort_values(["strategy", "arch", "loss", "pathology"])

@@ -4,7 +4,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import pytest
 from conftest import BIN
-from spine_nb.spider import SPIDER_FILES, SpiderError, download, fetch_spider
+from spine_nb.core import SpineError
+from spine_nb.spider import SPIDER_FILES, download, fetch_spider
 
 def _zip(folder, names):
     b = io.BytesIO()
@@ -75,7 +76,7 @@ def test_fetch_resumes_across_runs(server, tmp_path):
 
 def test_fetch_checksum_mismatch(server, tmp_path):
     bad = dict(server.sha, **{"masks.zip": "0"*64})
-    with pytest.raises(SpiderError, match="masks.zip: sha256 mismatch.*expected 0000.*deleted"):
+    with pytest.raises(SpineError, match="masks.zip: sha256 mismatch.*expected 0000.*deleted"):
         fetch_spider(tmp_path/"S", base_url=server.url, files=bad, progress=False)
     assert not (tmp_path/"S"/"masks.zip").exists() and not (tmp_path/"S"/"masks.zip.part").exists()
     assert not (tmp_path/"S"/"masks").exists()
@@ -89,5 +90,5 @@ def test_fetch_cli_against_published_hashes(server, tmp_path):
     assert not any(p.name.startswith("images") for p in (tmp_path/"S").iterdir())
 
 def test_fetch_unreachable(tmp_path):
-    with pytest.raises(SpiderError, match="download failed after 2 attempts"):
+    with pytest.raises(SpineError, match="download failed after 2 attempts"):
         download("http://127.0.0.1:9/x.zip", tmp_path/"x.zip", "0"*64, retries=1, timeout=2, progress=False)

@@ -3,7 +3,7 @@ import shutil, subprocess, warnings
 import numpy as np, pandas as pd, SimpleITK as sitk
 import pytest
 from conftest import BIN
-from spine_nb.spider import (SpiderError, audit_masks, placeholder_spider, read_case, read_spider, read_volume,
+from spine_nb.spider import (SpineError, audit_masks, placeholder_spider, read_case, read_spider, read_volume,
                              real_tables, split_series)
 
 def _read(root, **kw):
@@ -42,19 +42,19 @@ def copy(tiny_phantom, tmp_path):
 
 def test_missing_folders(copy):
     shutil.rmtree(copy/"masks")
-    with pytest.raises(SpiderError, match=r"no masks/ folder; expected the SPIDER layout"): read_spider(copy)
+    with pytest.raises(SpineError, match=r"no masks/ folder; expected the SPIDER layout"): read_spider(copy)
     shutil.rmtree(copy/"images")
-    with pytest.raises(SpiderError, match=r"no images/ folder"): read_spider(copy)
+    with pytest.raises(SpineError, match=r"no images/ folder"): read_spider(copy)
 
 def test_image_without_mask(copy):
     (copy/"masks"/"3_t2.mha").unlink()
-    with pytest.raises(SpiderError, match=r"images/3_t2.mha: image has no mask; expected .*masks/3_t2.mha"): read_spider(copy)
+    with pytest.raises(SpineError, match=r"images/3_t2.mha: image has no mask; expected .*masks/3_t2.mha"): read_spider(copy)
 
 def test_truncated_and_unreadable(copy):
     f = copy/"images"/"2_t2.mha"; b = f.read_bytes(); f.write_bytes(b[:len(b) - 500])
-    with pytest.raises(SpiderError, match=r"2_t2.mha: unreadable or truncated"): read_volume(f)
+    with pytest.raises(SpineError, match=r"2_t2.mha: unreadable or truncated"): read_volume(f)
     f.write_bytes(b"not an image at all")
-    with pytest.raises(SpiderError, match=r"2_t2.mha: unreadable or truncated"): read_volume(f)
+    with pytest.raises(SpineError, match=r"2_t2.mha: unreadable or truncated"): read_volume(f)
     sp = _read(copy)                                   # listing the folder still works: files are read when used
     assert len(sp) == 12
 
@@ -64,11 +64,11 @@ def _rewrite(path, fn):
 def test_mask_shape_and_spacing_mismatch(copy):
     m = copy/"masks"/"1_t2.mha"; i = copy/"images"/"1_t2.mha"
     _rewrite(m, lambda im: im[:, :, :-1])
-    with pytest.raises(SpiderError, match=r"masks/1_t2.mha: mask shape .* differs from image .*images/1_t2.mha"): read_case(i, m)
+    with pytest.raises(SpineError, match=r"masks/1_t2.mha: mask shape .* differs from image .*images/1_t2.mha"): read_case(i, m)
     m2 = copy/"masks"/"4_t2.mha"; i2 = copy/"images"/"4_t2.mha"
     def sp(im): im.SetSpacing(tuple(s*1.5 for s in im.GetSpacing())); return im
     _rewrite(m2, sp)
-    with pytest.raises(SpiderError, match=r"masks/4_t2.mha: mask spacing .* differs from image"): read_case(i2, m2)
+    with pytest.raises(SpineError, match=r"masks/4_t2.mha: mask spacing .* differs from image"): read_case(i2, m2)
 
 def test_nan_intensities(copy):
     i = copy/"images"/"5_t2.mha"
@@ -76,16 +76,16 @@ def test_nan_intensities(copy):
         a = sitk.GetArrayFromImage(im).astype(np.float32); a[0, 0, :3] = np.nan; a[1, 1, 1] = np.inf
         out = sitk.GetImageFromArray(a); out.CopyInformation(im); return out
     _rewrite(i, nan)
-    with pytest.raises(SpiderError, match=r"5_t2.mha: 4 NaN/inf voxel\(s\); expected finite intensities"):
+    with pytest.raises(SpineError, match=r"5_t2.mha: 4 NaN/inf voxel\(s\); expected finite intensities"):
         read_case(i, copy/"masks"/"5_t2.mha")
 
 def test_gradings_missing_columns(copy):
     g = pd.read_csv(copy/"radiological_gradings.csv").drop(columns=["Disc bulging", "Pfirrman grade"])
     g.to_csv(copy/"radiological_gradings.csv", index=False)
-    with pytest.raises(SpiderError, match=r"radiological_gradings.csv: missing columns \['Disc bulging', 'Pfirrman grade'\]"):
+    with pytest.raises(SpineError, match=r"radiological_gradings.csv: missing columns \['Disc bulging', 'Pfirrman grade'\]"):
         read_spider(copy)
     (copy/"radiological_gradings.csv").unlink()
-    with pytest.raises(SpiderError, match="gradings table not found"): read_spider(copy)
+    with pytest.raises(SpineError, match="gradings table not found"): read_spider(copy)
 
 def test_mask_gradings_quirks_reported(copy):
     g = pd.read_csv(copy/"radiological_gradings.csv")
