@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse, sys
 from pathlib import Path
 
-from .core import SpineError
+from .core import SpineError, template_path
 from .spider import ZENODO_URL, fetch_spider, read_spider
 from .phantom import SIZES, make_phantom
 from .train import PRESETS
+from .sweep import grid, run_sweep
 
 # %% auto #0
-__all__ = ['parser', 'main']
+__all__ = ['DEMO_LEARN', 'DEMO_ONCE', 'DEMO_ROI', 'parser', 'main', 'demo_grid', 'run_demo']
 
 # %% ../nbs/11_cli.ipynb #d1a6d6d3
 def _phantom(a):
@@ -40,7 +41,7 @@ def _value(v: str):
     return {"true": True, "false": False}.get(v.lower(), v)
 
 def _sweep(a):
-    from spine_nb.sweep import grid, grid_table, run_sweep
+    from spine_nb.sweep import grid_table
     over = {}
     for kv in a.set or []:
         if "=" not in kv: raise SpineError(f"--set {kv!r}: expected KEY=VALUE, e.g. epochs=50")
@@ -61,7 +62,7 @@ def _sweep(a):
     executor = a.scheduler or ("gpus" if a.gpus else "sequential")
     gpus = None if a.gpus in (None, "all") else _list(a.gpus)
     extra = {"device": a.device} if a.device else None
-    from spine_nb.fast import FAST_ARCH
+    from spine_nb.data import FAST_ARCH
     per_gpu = a.per_gpu or max(FAST_ARCH[r["arch"]]["per_gpu"] for r in runs)   # default: the bench's choice (12_fast)
     t = run_sweep(runs, a.runs, a.data, executor=executor, gpus=gpus, per_gpu=per_gpu, extra=extra)
     counts = t.status.value_counts().to_dict()
@@ -70,7 +71,6 @@ def _sweep(a):
     if counts.get("failed"): sys.exit(1)
 
 def _demo(a):
-    from spine_nb.analysis import run_demo
     run_demo(a.out, a.figures, cases=a.cases, workers=a.workers)
 
 def _bench(a):
@@ -145,3 +145,35 @@ def main(argv=None):
         print(f"spine_nb {a.command}: error: {e}", file=sys.stderr); sys.exit(2)
     except KeyboardInterrupt:
         print(f"spine_nb {a.command}: interrupted; run the same command again to continue", file=sys.stderr); sys.exit(130)
+
+# %% ../nbs/11_cli.ipynb #0304de73
+DEMO_LEARN = dict(pathology_set="disc3", epochs=24, lr=3e-3, batch_size=2, roi=[16, 96, 64], val_every=4)  # tiny phantom: 96 x 64 in-plane
+DEMO_ONCE = dict(pathology_set="disc3", epochs=1, lr=3e-3, batch_size=2, val_every=1)
+DEMO_ROI = dict(vnet=[16, 64, 64], unetr=[16, 64, 64], resnet50_unet=[32, 64, 64], swin_unetr=[32, 64, 64])
+
+def demo_grid(learn: dict = DEMO_LEARN, once: dict = DEMO_ONCE) -> list[dict]:
+    "The demo's runs: every strategy and loss with U-Net, every other architecture once (multi-label, Dice)."
+    g = grid("paper", strategies=["multilabel"], archs=["unet3d"], **learn)
+    g += grid("paper", strategies=["multiclass", "binary"], archs=["unet3d"], losses=["dicefocal"], **learn)
+    for a, roi in DEMO_ROI.items(): g += grid("paper", strategies=["multilabel"], archs=[a], losses=["dice"], **dict(once, roi=roi))
+    return g
+
+def run_demo(out="demo", figures="figures", cases: int = 20, workers: int = 1, progress: bool = True) -> str:
+    "Phantom -> demo grid (sweep, papermill) -> analysis notebook (papermill) -> figures; returns the summary."
+    import time, papermill as pm
+    t0 = time.time(); out = Path(out); data = out/"phantom"
+    if not (data/"radiological_gradings.csv").is_file(): make_phantom(data, cases=cases, seed=42, size="tiny", progress=False)
+    runs = demo_grid()
+    print(f"demo: {cases} tiny phantom cases in {data}; {len(runs)} runs -> {out/'runs'}", flush=True)
+    table = run_sweep(runs, out/"runs", data, executor="local" if workers > 1 else "sequential", workers=workers, progress=progress)
+    failed = table[table.status != "finished"]
+    if len(failed): raise SpineError(f"demo: {len(failed)} run(s) did not finish: " + "; ".join(f"{r.run_id}: {r.error}" for r in failed.itertuples()))
+    print(f"demo: sweep done in {time.time() - t0:.0f} s; analysis ...", flush=True)
+    figures = Path(figures)
+    params = dict(runs_dir=str((out/"runs").resolve()), figures_dir=str(figures.resolve()))
+    pm.execute_notebook(str(template_path("analysis")), str(out/"analysis.ipynb"), parameters=params, kernel_name="python3",
+                        cwd=str(out), progress_bar=False)
+    summary = (out/"runs"/"summary.md").read_text()
+    print(f"demo: done in {time.time() - t0:.0f} s. Figures: {figures/'figure4.png'}, {figures/'pathology_dsc.png'}, {figures/'cost.png'}; "
+          f"table: {out/'runs'/'results.csv'}; executed analysis: {out/'analysis.ipynb'}\n\n{summary}")
+    return summary

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'SpineError', 'ConfigError',
-           'atomic_path', 'atomic_write_text', 'sha256sum', 'is_disc', 'as_flag', 'json_safe']
+__all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'TEMPLATES', 'SpineError',
+           'ConfigError', 'atomic_path', 'atomic_write_text', 'sha256sum', 'is_disc', 'as_flag', 'json_safe',
+           'check_choice', 'keep_or_check', 'template_path']
 
 # %% ../nbs/00a_core.ipynb #876af4b2
 class SpineError(ValueError):
@@ -82,3 +83,30 @@ def json_safe(o):
     if isinstance(o, np.integer): return int(o)
     if isinstance(o, np.bool_): return bool(o)
     return o
+
+def check_choice(kind: str, value, allowed):
+    "`value` if it is one of `allowed`, else a `ConfigError` that lists them."
+    if value not in allowed: raise ConfigError(f"unknown {kind} {value!r}; expected one of {list(allowed)}")
+    return value
+
+# %% ../nbs/00a_core.ipynb #a5b08587
+def keep_or_check(path, text: str) -> Path:
+    "Write `text` to `path` if it is not there; if it is, it must be the same."
+    path = Path(path)
+    if not path.is_file(): return atomic_write_text(path, text)
+    if path.read_text() != text:
+        raise SpineError(f"{path} differs from what the data gives now (the dataset changed since this run started); "
+                         "use another out_dir, or restore the data")
+    return path
+
+# %% ../nbs/00a_core.ipynb #cd0fb999
+TEMPLATES = {"train": "07_train.ipynb", "analysis": "09_analysis.ipynb"}   # template name -> its notebook in nbs/
+
+def template_path(name: str) -> Path:
+    "The packaged copy of a papermill template notebook (`spine_nb/templates/<name>.ipynb`)."
+    import importlib.resources
+    check_choice("template", name, TEMPLATES)
+    path = Path(str(importlib.resources.files("spine_nb")))/"templates"/f"{name}.ipynb"
+    if not path.is_file():
+        raise SpineError(f"{path}: template missing; reinstall spine_nb (in a clone: python tools/sync_templates.py)")
+    return path

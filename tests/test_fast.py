@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from spine_nb.train import run_pipeline, make_config
-from spine_nb.models import ConfigError
+from spine_nb.core import ConfigError
+from spine_nb.infer import run_pipeline
+from spine_nb.train import RunConfig
 
 def _losses(out):
     return pd.read_csv(out/"history.csv")["loss"].to_numpy()
@@ -36,6 +37,6 @@ def test_fast_random_crops_resume_identical(tiny_phantom, tmp_path, monkeypatch)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 def test_fast_flag_is_checked():
-    with pytest.raises(ConfigError, match="expected auto, true or false"): make_config(fast="turbo")
-    with pytest.raises(ConfigError, match="expected auto, true or false"): make_config(amp="maybe")
-    assert make_config(amp="false")["amp"] is False              # papermill passes strings
+    with pytest.raises(ConfigError, match="expected auto, true or false"): RunConfig(fast="turbo")
+    with pytest.raises(ConfigError, match="expected auto, true or false"): RunConfig(amp="maybe")
+    assert RunConfig(amp="false").amp is False              # papermill passes strings

@@ -1,6 +1,10 @@
 "Every architecture x strategy trains a step at a tiny ROI; every loss x strategy learns; bad names and ROIs fail early."
 import pytest, torch
-from spine_nb.models import ARCHS, LOSSES, STRATEGIES, ConfigError, build_loss, build_model, check_roi, out_channels
+from spine_nb.core import ConfigError
+from spine_nb.labels import STRATEGIES, get_strategy
+from spine_nb.models import ARCHS, LOSSES, build_loss, build_model, check_roi
+
+def out_channels(strategy, n, m=None): return get_strategy(strategy).out_channels(n, m)
 
 N, M = 9, 7    # pathologies (spider9) and a small multi-class codebook
 
@@ -45,7 +49,7 @@ def test_each_loss_with_each_strategy_learns(loss, strategy):
 def test_bad_names_and_rois_list_the_allowed_values():
     with pytest.raises(ConfigError, match=r"expected one of \['unet3d', 'vnet', 'resnet50_unet', 'unetr', 'swin_unetr'\]"): build_model("unet", 2)
     with pytest.raises(ConfigError, match=r"expected one of \['dice', 'dicefocal', 'gdl'\]"): build_loss("bce", "binary")
-    with pytest.raises(ConfigError, match=r"expected one of \['binary', 'multiclass', 'multilabel'\]"): out_channels("multi-label", 9)
+    with pytest.raises(ConfigError, match=r"expected one of \['binary', 'multiclass', 'multilabel'\]"): get_strategy("multi-label")
     with pytest.raises(ConfigError, match="multiple of 32"): check_roi("swin_unetr", (16, 192, 192))
     with pytest.raises(ConfigError, match="multiple of 16"): check_roi("unetr", (32, 190, 192))
     with pytest.raises(ConfigError, match="multiple of 32"): check_roi("resnet50_unet", (48, 192, 192))

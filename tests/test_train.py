@@ -90,13 +90,14 @@ def test_bad_config_fails_before_any_data_is_read(bad, msg, tmp_path):
 def test_stop_after_then_resume_in_process(tiny_phantom, tmp_path, monkeypatch):
     "fit() in slices of one epoch ends bit-identical to fit() in one go (CPU): random crops, sliding-window validation, binary."
     monkeypatch.setenv("SPINE_NB_CACHE", str(tmp_path/"cache"))
-    from spine_nb.train import make_config, prepare_data, fit
+    from spine_nb.train import RunConfig, fit
+    from spine_nb.data import prepare_data
     kw = dict(data_dir=str(tiny_phantom), strategy="binary", pathology="Disc bulging", epochs=3, roi=(16, 64, 64), crop="random",
               inference="sliding_window", val_every=2)
-    cfg = make_config(**kw)
-    data = prepare_data(cfg, tmp_path/"a")
+    cfg = RunConfig(**kw)
+    data = prepare_data(cfg)
     h1 = fit(cfg, data, tmp_path/"a", progress=False)
-    sliced = make_config(**kw, stop_after=1)
+    sliced = RunConfig(**kw, stop_after=1)
     for _ in range(3): h2 = fit(sliced, data, tmp_path/"b", progress=False)
     assert h1.loss.tolist() == h2.loss.tolist() and h1.val_macro_dsc.equals(h2.val_macro_dsc)
     wa = torch.load(tmp_path/"a"/"checkpoints"/"last.pt", weights_only=True)["model"]
