@@ -64,7 +64,8 @@ def binary_groups(runs: list[dict]) -> dict:
 def _merged_volume(runs: list[Run], series: str) -> dict:
     "One test volume of a binary group: the n masks and probabilities stacked, scored like any run's volume."
     boxes = {json.dumps(r.volume(series)["eval_box"]) for r in runs}
-    if len(boxes) != 1: raise SpineError(f"binary runs of one group disagree on the evaluated region of test volume {series}")
+    if len(boxes) != 1:
+        raise SpineError(f"binary runs of one group disagree on the evaluated region of test volume {series}")
     case = runs[0].case(series, names=[n for r in runs for n in r.names])   # the truth of all n pathologies
     predictions = [r.prediction(series) for r in runs]
     pred = np.concatenate([p for p, _ in predictions])
@@ -72,7 +73,8 @@ def _merged_volume(runs: list[Run], series: str) -> dict:
     return score_volume(pred, case["truth"], case["anatomy"], probs, case["box"])
 
 def merge_binary(group: list[dict]) -> dict:
-    "Merged predictions of a complete binary group, scored like any run: a metrics dict with `per_volume` and `diagnosis`."
+    """Merged predictions of a complete binary group, scored like any run: a metrics dict with `per_volume` and
+    `diagnosis`."""
     first, runs = group[0], [Run(m["run_dir"]) for m in group]
     names = [m["config"]["pathology"] for m in group]
     series = [v["series"] for v in first["per_volume"]]
@@ -84,7 +86,8 @@ def merge_binary(group: list[dict]) -> dict:
         pcd.append(sc["per_class_dsc"][None])
         calls.append(sc["calls"].assign(series=s))
         rows.append(dict(series=s, patient=first["per_volume"][i]["patient"], example_dsc=sc["example_dsc"],
-                         eval_box=first["per_volume"][i]["eval_box"], per_class_dsc=dict(zip(names, sc["per_class_dsc"])),
+                         eval_box=first["per_volume"][i]["eval_box"],
+                         per_class_dsc=dict(zip(names, sc["per_class_dsc"])),
                          inference_seconds=sum(m["per_volume"][i]["inference_seconds"] for m in group)))
     pcd = np.concatenate(pcd)
     ex = np.array([r["example_dsc"] for r in rows])
@@ -101,7 +104,9 @@ def merge_binary(group: list[dict]) -> dict:
 # %% ../nbs/09_analysis.ipynb #06f395eb
 def bootstrap_ci(d: np.ndarray, stat, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     "Percentile bootstrap CI of `stat(d[idx])`, resampling rows (test volumes = patients) with replacement."
-    d = np.asarray(d); rng = np.random.default_rng(seed); V = len(d)
+    d = np.asarray(d)
+    rng = np.random.default_rng(seed)
+    V = len(d)
     if V == 0: return (np.nan, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -112,14 +117,18 @@ def bootstrap_ci(d: np.ndarray, stat, n_boot: int = 1000, seed: int = 0, level: 
     return float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))
 
 def _mean(e):
-    e = np.asarray(e, float); return float(np.nanmean(e)) if (~np.isnan(e)).any() else np.nan
+    e = np.asarray(e, float)
+    return float(np.nanmean(e)) if (~np.isnan(e)).any() else np.nan
 
 def paired_wilcoxon(x, y) -> dict:
     "Wilcoxon signed-rank test of paired per-volume values (volumes where both are defined); NaN p when it cannot run."
-    x, y = np.asarray(x, float), np.asarray(y, float); ok = ~np.isnan(x) & ~np.isnan(y)
-    out = dict(n=int(ok.sum()), median_difference=float(np.median(x[ok] - y[ok])) if ok.any() else np.nan, statistic=np.nan, p=np.nan)
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = ~np.isnan(x) & ~np.isnan(y)
+    out = dict(n=int(ok.sum()), median_difference=float(np.median(x[ok] - y[ok])) if ok.any() else np.nan,
+               statistic=np.nan, p=np.nan)
     if ok.sum() >= 2 and np.any(x[ok] != y[ok]):
-        r = wilcoxon(x[ok], y[ok]); out.update(statistic=float(r.statistic), p=float(r.pvalue))
+        r = wilcoxon(x[ok], y[ok])
+        out.update(statistic=float(r.statistic), p=float(r.pvalue))
     return out
 
 # %% ../nbs/09_analysis.ipynb #9c9cb6db
@@ -130,11 +139,16 @@ def summarise(runs: list[dict], n_boot: int = 1000) -> tuple[pd.DataFrame, list[
     def add(m, pathology, metric, value, lo=np.nan, hi=np.nan):
         c, cost = m["config"], m["cost"]
         rows.append(dict(run_id=Path(m["run_dir"]).name if m.get("run_dir") else "+".join(m.get("run_ids", [])),
-                         strategy=c["strategy"], group_member=m.get("status") != "merged" and in_group(m), arch=c["arch"], loss=c["loss"], pathology=pathology, metric=metric,
-                         value=_nan(value), ci_low=lo, ci_high=hi, n_models=cost.get("n_models", 1), parameters=cost["parameters"],
-                         train_seconds=cost["train_seconds"], inference_seconds_per_volume=cost["inference_seconds_per_volume"],
-                         seconds_per_epoch=cost["seconds_per_epoch"], peak_memory_mb=cost["peak_memory_mb"], device=cost["device"],
-                         epochs=c["epochs"], roi="x".join(map(str, c["roi"])), crop=c["crop"], inference=c["inference"]))
+                         strategy=c["strategy"], group_member=m.get("status") != "merged" and in_group(m),
+                         arch=c["arch"], loss=c["loss"], pathology=pathology, metric=metric,
+                         value=_nan(value), ci_low=lo, ci_high=hi, n_models=cost.get("n_models", 1),
+                         parameters=cost["parameters"],
+                         train_seconds=cost["train_seconds"],
+                         inference_seconds_per_volume=cost["inference_seconds_per_volume"],
+                         seconds_per_epoch=cost["seconds_per_epoch"], peak_memory_mb=cost["peak_memory_mb"],
+                         device=cost["device"],
+                         epochs=c["epochs"], roi="x".join(map(str, c["roi"])), crop=c["crop"],
+                         inference=c["inference"]))
     for m in configs:
         _, d, e = volume_table(m)
         tag = f"(merged {len(m['channels'])})" if m["status"] == "merged" else ""
@@ -154,38 +168,48 @@ def ml_vs_binary(configs: list[dict], strategy: str = "multilabel") -> pd.DataFr
     for m in configs:
         if m["status"] != "merged" or _group_key(m["config"]) not in ml: continue
         a = ml[_group_key(m["config"])]
-        na, da, ea = volume_table(a); nb, db, eb = volume_table(m)
-        if na != nb: raise SpineError(f"multi-label and binary runs of {m['config']['arch']}/{m['config']['loss']} have different test volumes")
+        na, da, ea = volume_table(a)
+        nb, db, eb = volume_table(m)
+        if na != nb:
+            raise SpineError(f"multi-label and binary runs of {m['config']['arch']}/{m['config']['loss']} have "
+                             f"different test volumes")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             va, vb = np.nanmean(da, 1), np.nanmean(db, 1)
         for metric, x, y in (("example_dsc", ea, eb), ("volume_mean_dsc", va, vb)):
-            out.append(dict(arch=m["config"]["arch"], loss=m["config"]["loss"], metric=metric, multilabel=_mean(x), binary=_mean(y),
+            out.append(dict(arch=m["config"]["arch"], loss=m["config"]["loss"], metric=metric, multilabel=_mean(x),
+                            binary=_mean(y),
                             **paired_wilcoxon(x, y)))
     return pd.DataFrame(out)
 
 # %% ../nbs/09_analysis.ipynb #d375c98d
 def figure4(results: pd.DataFrame, path=None):
-    "Macro and example-based DSC per architecture x loss, strategies side by side, with 95 % bootstrap CIs (the paper's Figure 4)."
+    """Macro and example-based DSC per architecture x loss, strategies side by side, with 95 % bootstrap CIs (the
+    paper's Figure 4)."""
     import matplotlib.pyplot as plt, seaborn as sns
     r = results[results.metric.isin(["macro_dsc", "example_dsc"])]
     r = r[~r.group_member].copy()
     r["config"] = r.arch + "\n" + r.loss
-    order = sorted(r.config.unique()); hue = [s for s in STRATEGY_ORDER if s in set(r.strategy)]
+    order = sorted(r.config.unique())
+    hue = [s for s in STRATEGY_ORDER if s in set(r.strategy)]
     sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.2*len(order)*2), 4.2), sharey=True)
     for ax, (metric, title) in zip(axes, (("macro_dsc", "macro DSC"), ("example_dsc", "example-based DSC"))):
         d = r[r.metric == metric]
         sns.barplot(d, x="config", y="value", hue="strategy", order=order, hue_order=hue, errorbar=None, ax=ax,
                     palette="colorblind")
-        for cont, s in zip(ax.containers, hue):       # one container per strategy; a bar's category is its nearest x tick
+        for cont, s in zip(ax.containers,
+                           hue):       # one container per strategy; a bar's category is its nearest x tick
             for bar in cont:
                 x = bar.get_x() + bar.get_width()/2
                 row = d[(d.strategy == s) & (d.config == order[int(round(x))])]
                 if len(row) and not np.isnan(row.ci_low.iloc[0]):
-                    ax.errorbar(x, row.value.iloc[0], yerr=[[row.value.iloc[0] - row.ci_low.iloc[0]], [row.ci_high.iloc[0] - row.value.iloc[0]]],
+                    ax.errorbar(x, row.value.iloc[0],
+                                yerr=[[row.value.iloc[0] - row.ci_low.iloc[0]],
+                                      [row.ci_high.iloc[0] - row.value.iloc[0]]],
                                 color="black", capsize=2, lw=1)
-        ax.set(title=title, xlabel="", ylabel="DSC", ylim=(0, 1)); ax.tick_params(axis="x", labelsize=8)
+        ax.set(title=title, xlabel="", ylabel="DSC", ylim=(0, 1))
+        ax.tick_params(axis="x", labelsize=8)
         if ax is not axes[0] and ax.get_legend(): ax.get_legend().remove()
     fig.tight_layout()
     if path: _save(fig, path)
@@ -195,29 +219,39 @@ def pathology_heatmap(results: pd.DataFrame, path=None):
     "Per-pathology DSC of every scored configuration (merged binary groups included)."
     import matplotlib.pyplot as plt, seaborn as sns
     r = results[results.metric.str.startswith("dsc:") & ~results.group_member].copy()
-    r["pathology_name"] = r.metric.str[4:]; r["config"] = r.strategy + " | " + r.arch + " | " + r.loss
+    r["pathology_name"] = r.metric.str[4:]
+    r["config"] = r.strategy + " | " + r.arch + " | " + r.loss
     t = r.pivot_table(index="config", columns="pathology_name", values="value", sort=False)
     t = t[[c for c in dict.fromkeys(r.pathology_name)]]
     fig, ax = plt.subplots(figsize=(1.3*t.shape[1] + 4.5, 0.38*t.shape[0] + 2.2))
-    sns.heatmap(t, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=ax, cbar_kws=dict(label="DSC"), annot_kws=dict(size=7))
-    ax.set(xlabel="", ylabel=""); ax.tick_params(axis="x", rotation=30, labelsize=8)
-    plt.setp(ax.get_xticklabels(), ha="right"); fig.tight_layout()
+    sns.heatmap(t, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=ax, cbar_kws=dict(label="DSC"),
+                annot_kws=dict(size=7))
+    ax.set(xlabel="", ylabel="")
+    ax.tick_params(axis="x", rotation=30, labelsize=8)
+    plt.setp(ax.get_xticklabels(), ha="right")
+    fig.tight_layout()
     if path: _save(fig, path)
     return fig
 
 def cost_figure(results: pd.DataFrame, path=None):
-    "Training time, inference time of a full diagnosis of one volume, and parameters: binary = n models, the others one."
+    """Training time, inference time of a full diagnosis of one volume, and parameters: binary = n models, the others
+    one."""
     import matplotlib.pyplot as plt, seaborn as sns
     r = results[(results.metric == "macro_dsc")].copy()
-    r["train_min"] = r.train_seconds/60; r["params_M"] = r.parameters/1e6
+    r["train_min"] = r.train_seconds/60
+    r["params_M"] = r.parameters/1e6
     hue = [s for s in STRATEGY_ORDER if s in set(r.strategy)]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, (col, label) in zip(axes, (("train_min", "training time (min)"), ("inference_seconds_per_volume", "inference, s per volume (full diagnosis)"),
+    for ax, (col, label) in zip(axes,
+                                (("train_min", "training time (min)"),
+                                 ("inference_seconds_per_volume", "inference, s per volume (full diagnosis)"),
                                        ("params_M", "parameters (M)"))):
         sns.barplot(r, x="arch", y=col, hue="strategy", hue_order=hue, errorbar=None, ax=ax, palette="colorblind")
-        ax.set(ylabel=label, xlabel=""); ax.tick_params(axis="x", labelsize=8, rotation=20)
+        ax.set(ylabel=label, xlabel="")
+        ax.tick_params(axis="x", labelsize=8, rotation=20)
         if ax is not axes[0] and ax.get_legend(): ax.get_legend().remove()
-    fig.suptitle(f"cost on {r.device.iloc[0] if len(r) else '?'} (mean over losses)", fontsize=10); fig.tight_layout()
+    fig.suptitle(f"cost on {r.device.iloc[0] if len(r) else '?'} (mean over losses)", fontsize=10)
+    fig.tight_layout()
     if path: _save(fig, path)
     return fig
 
@@ -235,18 +269,21 @@ def summary_markdown(results: pd.DataFrame, tests: pd.DataFrame) -> str:
         b = d.loc[d.value.idxmax()]
         ex = results[(results.metric == "example_dsc") & (results.run_id == b.run_id)].value
         lines.append(f"- {s}: **{b.arch} + {b.loss}**, macro DSC {b.value:.3f} [{b.ci_low:.3f}, {b.ci_high:.3f}], "
-                     f"example-based DSC {ex.iloc[0]:.3f}; {int(b.n_models)} model(s), {b.parameters/1e6:.1f} M parameters, "
-                     f"{b.inference_seconds_per_volume:.2f} s per volume")
+                     f"example-based DSC {ex.iloc[0]:.3f}; {int(b.n_models)} model(s), "
+                     f"{b.parameters/1e6:.1f} M parameters, {b.inference_seconds_per_volume:.2f} s per volume")
     lines.append("")
     if len(tests):
         t = tests[tests.metric == "example_dsc"]
-        wins = int((t.multilabel > t.binary).sum()); sig = t[t.p < 0.05]
-        lines.append(f"**Multi-label vs binary** ({len(t)} arch x loss pair(s), example-based DSC per test volume, paired Wilcoxon): "
-                     f"multi-label higher in {wins} of {len(t)}; mean difference {np.nanmean(t.multilabel - t.binary):+.3f}; "
-                     f"{len(sig)} pair(s) with p < 0.05 "
-                     + ("(" + ", ".join(f"{x.arch}/{x.loss}: p = {x.p:.3g}" for x in sig.itertuples()) + ")" if len(sig) else "")
-                     + f". Verdict: " + ("multi-label at least as good as binary, with one model instead of n."
-                                         if wins >= len(t) - wins else "binary ahead on this run."))
+        wins = int((t.multilabel > t.binary).sum())
+        sig = t[t.p < 0.05]
+        significant = ", ".join(f"{x.arch}/{x.loss}: p = {x.p:.3g}" for x in sig.itertuples())
+        verdict = ("multi-label at least as good as binary, with one model instead of n." if wins >= len(t) - wins
+                   else "binary ahead on this run.")
+        lines.append(f"**Multi-label vs binary** ({len(t)} arch x loss pair(s), example-based DSC per test volume, "
+                     f"paired Wilcoxon): multi-label higher in {wins} of {len(t)}; mean difference "
+                     f"{np.nanmean(t.multilabel - t.binary):+.3f}; {len(sig)} pair(s) with p < 0.05 "
+                     + (f"({significant})" if len(sig) else "") + ". Verdict: " + verdict)
     else:
-        lines.append("**Multi-label vs binary:** no complete binary group with a matching multi-label run in this folder.")
+        lines.append("**Multi-label vs binary:** no complete binary group with a matching multi-label run in this "
+                     "folder.")
     return "\n".join(lines)

@@ -25,9 +25,10 @@ from .train import PRESETS, SW_OVERLAP, RunConfig, save_checkpoint, validate
 from .infer import predict_volume, truth_of
 
 # %% auto #0
-__all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'peak_flops', 'device_slug',
-           'naive_loop', 'cached_loop', 'switched', 'fast_loop', 'step_flops', 'bench_training', 'bench_inference',
-           'bench_run_parts', 'startup_seconds', 'bench_concurrency', 'project_grid', 'bench_table', 'run_bench']
+__all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'CPU_LABEL', 'peak_flops',
+           'device_slug', 'naive_loop', 'cached_loop', 'switched', 'fast_loop', 'step_flops', 'bench_training',
+           'bench_inference', 'bench_run_parts', 'startup_seconds', 'bench_concurrency', 'project_grid', 'bench_table',
+           'run_bench']
 
 # %% ../nbs/13_bench.ipynb #341d9f89
 GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=12, rounds=2, warmup=4, cases=40,
@@ -36,7 +37,8 @@ GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=12, 
 CPU_SMOKE = dict(roi=(32, 64, 64), batch_size=1, pathology_set="disc3", steps=1, rounds=1, warmup=1, cases=12,
                  size="tiny", infer_volumes=1, sw_shape=(20, 64, 96), ks=(1, 2), k_steps=2, val_volumes=2,
                  switches=("channels_last",))   # cuDNN's flags mean nothing on a CPU
-# dense (no sparsity) bf16 tensor-core peaks from NVIDIA's datasheets, FLOP/s; matched against torch.cuda.get_device_name
+# dense (no sparsity) bf16 tensor-core peaks from NVIDIA's datasheets, FLOP/s;
+# matched against torch.cuda.get_device_name
 PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12,
              "L4": 121e12, "A10": 125e12, "RTX 4090": 165e12}
 
@@ -135,7 +137,8 @@ def switched(arch: str, device, switch: str | None = None) -> tuple[dict, dict, 
     return tune, flags, on
 
 def fast_loop(arch: str, cases: list, enc: TargetEncoder, s: dict, device, switch: str | None = None):
-    "`spine_nb.fast` as `fit` runs it (resident batches, bf16 on CUDA, fused Adam, `FAST_ARCH`, cuDNN flags); `switch` flipped."
+    """`spine_nb.fast` as `fit` runs it (resident batches, bf16 on CUDA, fused Adam, `FAST_ARCH`, cuDNN flags);
+    `switch` flipped."""
     cuda = device.type == "cuda"
     tune, flags, _ = switched(arch, device, switch)
     rd = ResidentData(cases, enc, s["roi"], "center", device, torch.bfloat16 if cuda else torch.float32)
@@ -181,13 +184,16 @@ def step_flops(arch: str, n_out: int, s: dict, device) -> int:
     x = torch.randn(s["batch_size"], 1, *s["roi"], device=device)
     with FlopCounterMode(display=False) as fc:
         net(x).float().mean().backward()
-    del net; gc.collect()
+    del net
+    gc.collect()
     return int(fc.get_total_flops())
 
 def _window(step, n: int) -> dict:
     data = total = 0.0
     for _ in range(n):
-        d, t = step(); data += d; total += t
+        d, t = step()
+        data += d
+        total += t
     return dict(seconds=total, data_seconds=data, steps=n)
 
 def _peak_reset(device):
@@ -271,7 +277,8 @@ def bench_training(arch: str, series, cases, enc, s: dict, device, log=print) ->
 
 # %% ../nbs/13_bench.ipynb #da89962f
 def bench_inference(arch: str, n: int, s: dict, device) -> dict:
-    "Seconds per volume: multi-label (1 model, n channels), binary one model after another, binary fused (`FusedModels`); at the ROI and (`sw_`) by sliding windows over an `sw_shape` volume."
+    """Seconds per volume: multi-label (1 model, n channels), binary one model after another, binary fused
+    (`FusedModels`); at the ROI and (`sw_`) by sliding windows over an `sw_shape` volume."""
     from monai.inferers import sliding_window_inference
     cuda = device.type == "cuda"
     ml = _model(arch, n, s["roi"], device).eval()
@@ -279,17 +286,22 @@ def bench_inference(arch: str, n: int, s: dict, device) -> dict:
     fused = FusedModels(bins)
     x = torch.randn(1, 1, *s["roi"], device=device)
     vol = torch.randn(1, 1, *s["sw_shape"], device=device)
-    sw = lambda f: sliding_window_inference(vol, s["roi"], sw_batch_size=s["batch_size"], predictor=f, overlap=SW_OVERLAP, mode="gaussian")
-    ways = {"multilabel": lambda: ml(x), "binary_sequential": lambda: run_separately(bins, x), "binary_fused": lambda: fused(x),
+    sw = lambda f: sliding_window_inference(vol, s["roi"], sw_batch_size=s["batch_size"], predictor=f,
+                                            overlap=SW_OVERLAP, mode="gaussian")
+    ways = {"multilabel": lambda: ml(x), "binary_sequential": lambda: run_separately(bins, x),
+            "binary_fused": lambda: fused(x),
             "sw_multilabel": lambda: sw(ml), "sw_binary_sequential": lambda: [sw(m) for m in bins],
             "sw_binary_fused": lambda: sw(fused.as_channels)}
     out = {}
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
         for name, f in ways.items():
             try:
-                f(); _sync(device); t0 = time.perf_counter()
+                f()
+                _sync(device)
+                t0 = time.perf_counter()
                 for _ in range(s["infer_volumes"]): f()
-                _sync(device); out[name] = (time.perf_counter() - t0)/s["infer_volumes"]
+                _sync(device)
+                out[name] = (time.perf_counter() - t0)/s["infer_volumes"]
             except Exception as e:      # out of memory (n models' windows at once), or a way this model cannot take
                 out[name] = float("nan")
                 reason = str(e).splitlines()[0][:300] if str(e) else ""
@@ -298,13 +310,15 @@ def bench_inference(arch: str, n: int, s: dict, device) -> dict:
     for p in ("", "sw_"):              # NaN where a way was not measured
         out[p + "sequential_over_multilabel"] = out[p + "binary_sequential"]/out[p + "multilabel"]
         out[p + "sequential_over_fused"] = out[p + "binary_sequential"]/out[p + "binary_fused"]
-    del ml, bins, fused; gc.collect()
+    del ml, bins, fused
+    gc.collect()
     if cuda: torch.cuda.empty_cache()
     return out
 
 # %% ../nbs/13_bench.ipynb #b0f93c62
 def bench_run_parts(arch: str, cases: list, enc: TargetEncoder, s: dict, device) -> dict:
-    "What a run does besides training steps, as `fit` does it: `validate` s / volume (and the host path's), checkpoints."
+    """What a run does besides training steps, as `fit` does it: `validate` s / volume (and the host path's),
+    checkpoints."""
     import tempfile
     cfg = RunConfig(strategy="multilabel", pathology_set=s["pathology_set"], arch=arch, roi=s["roi"],
                     batch_size=s["batch_size"], device=str(device))
@@ -349,35 +363,44 @@ def startup_seconds() -> float:
 def _k_worker(rank, arch, data_dir, s, device, barrier, results):
     try: _k_train(rank, arch, data_dir, s, device, barrier, results)
     except BaseException as e:
-        results[f"error {rank}"] = f"{type(e).__name__}: {e}"; barrier.abort(); raise
+        results[f"error {rank}"] = f"{type(e).__name__}: {e}"
+        barrier.abort()
+        raise
 
 def _k_train(rank, arch, data_dir, s, device, barrier, results):
     torch.set_num_threads(max(1, (os.cpu_count() or 1)//max(1, s["_k"])))
     dev = torch.device(device)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore"); sp = read_spider(data_dir)
+        warnings.simplefilter("ignore")
+        sp = read_spider(data_dir)
     cases = load_cases(sp.subset("train"), os.environ.get("SPINE_NB_CACHE"))
     enc = TargetEncoder(sp.gradings, "multilabel", s["pathology_set"])
     step, _ = fast_loop(arch, cases, enc, s, dev)
     _window(step, s["warmup"])
     barrier.wait()
-    t0 = time.perf_counter(); _window(step, s["k_steps"]); results[rank] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _window(step, s["k_steps"])
+    results[rank] = time.perf_counter() - t0
 
 def bench_concurrency(arch: str, data_dir, s: dict, device) -> dict:
     "Aggregate training volumes / s with k = each of `s['ks']` fast-path runs at once on `device`."
     import torch.multiprocessing as mp
     from spine_nb import bench as lib             # the worker must be importable by the spawned processes
-    ctx = mp.get_context("spawn"); out = {}
+    ctx = mp.get_context("spawn")
+    out = {}
     for k in s["ks"]:
         with ctx.Manager() as m:
             barrier, results = m.Barrier(k), m.dict()
-            procs = [ctx.Process(target=lib._k_worker, args=(r, arch, str(data_dir), dict(s, _k=k), str(device), barrier, results)) for r in range(k)]
+            procs = [ctx.Process(target=lib._k_worker,
+                                 args=(r, arch, str(data_dir), dict(s, _k=k), str(device), barrier,
+                                       results)) for r in range(k)]
             for p in procs: p.start()
             for p in procs: p.join()
             res = dict(results)
             if any(p.exitcode for p in procs) or len(res) != k or any(isinstance(v, str) for v in res.values()):
                 errors = "; ".join(v for v in res.values() if isinstance(v, str))
-                raise SpineError(f"bench_concurrency: a worker failed (arch {arch}, k={k}; exit codes {[p.exitcode for p in procs]}): {errors}")
+                raise SpineError(f"bench_concurrency: a worker failed (arch {arch}, k={k}; exit codes "
+                                 f"{[p.exitcode for p in procs]}): {errors}")
             out[k] = k*s["k_steps"]*s["batch_size"]/max(res.values())
     base = out[s["ks"][0]]
     return {f"k={k}": dict(volumes_per_s=v, vs_k1=v/base) for k, v in out.items()}
@@ -507,23 +530,30 @@ def bench_table(r: dict) -> str:
     lines += ["", f"Inference, seconds per volume for a full diagnosis of {r['n_pathologies']} pathologies, at the ROI "
               f"(one window) and by sliding windows over a {'x'.join(map(str, s['sw_shape']))} volume (sw):", "",
               "| architecture | multi-label (1 model) | binary sequential | binary fused | sequential / multi-label "
-              "| sequential / fused | sw multi-label | sw binary sequential | sw binary fused | sw sequential / multi-label "
+              "| sequential / fused | sw multi-label | sw binary sequential | sw binary fused "
+              "| sw sequential / multi-label "
               "| sw sequential / fused |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for a, t in r["inference"].items():
-        lines.append(f"| {a} | " + " | ".join(_cell(t[p + k], spec, unit) for p in ("", "sw_") for k, spec, unit in _INFER_COLS) + " |")
+        cells = [_cell(t[p + k], spec, unit) for p in ("", "sw_") for k, spec, unit in _INFER_COLS]
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
     errors = {(a, w): e for a, t in r["inference"].items() for w, e in (t.get("errors") or {}).items()}
     if errors or any(_cell(v, "") == "-" for t in r["inference"].values() for k, v in t.items() if k != "errors"):
         lines += ["", "`-`: that way failed and was not measured" + (":" if errors else " (out of device memory).")]
         lines += [f"- {a}, {w}: {e}" for (a, w), e in errors.items()]
     if r.get("concurrency"):
         ks = list(next(iter(r["concurrency"].values())))
-        lines += ["", "Aggregate training throughput with k runs on the device at once (volumes / s, and gain over k=1):", "",
+        lines += ["",
+                  "Aggregate training throughput with k runs on the device at once (volumes / s, and gain over k=1):",
+                  "",
                   "| architecture | " + " | ".join(ks) + " |", "|---|" + "---|"*len(ks)]
         for a, c in r["concurrency"].items():
-            lines.append(f"| {a} | " + " | ".join(f"{c[k]['volumes_per_s']:.2f} ({c[k]['vs_k1']:.2f}x)" for k in ks) + " |")
+            cells = [f"{c[k]['volumes_per_s']:.2f} ({c[k]['vs_k1']:.2f}x)" for k in ks]
+            lines.append(f"| {a} | " + " | ".join(cells) + " |")
     lines += _projection_lines(r)
     return "\n".join(lines) + "\n"
+
+CPU_LABEL = "CPU smoke test at a tiny ROI: these figures say nothing about GPU speed"
 
 def _resumable(out: Path, slug: str, settings: dict):
     "The newest results file of this device with the same settings, if any: `(path, results)`."
@@ -555,12 +585,16 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
             make_phantom(data_dir, cases=s["cases"], seed=0, size=s["size"], progress=False)
     os.environ.setdefault("SPINE_NB_CACHE", str(work/"cache"))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore"); sp = read_spider(data_dir)
-    series = sp.subset("train"); cases = load_cases(series)
-    if len(cases) < s["batch_size"]: raise SpineError(f"{data_dir}: {len(cases)} training cases, fewer than the batch size {s['batch_size']}")
+        warnings.simplefilter("ignore")
+        sp = read_spider(data_dir)
+    series = sp.subset("train")
+    cases = load_cases(series)
+    if len(cases) < s["batch_size"]:
+        raise SpineError(f"{data_dir}: {len(cases)} training cases, fewer than the batch size {s['batch_size']}")
     enc = TargetEncoder(sp.gradings, "multilabel", s["pathology_set"])
     n = len(enc.names)
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     slug = device_slug(dev)
     plain = {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()}
     settings_json = json.loads(json.dumps(json_safe(plain)))
@@ -569,7 +603,7 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
         r = dict(device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
                  device_slug=slug, date=datetime.date.today().isoformat(), host=platform.node(),
                  torch=torch.__version__, monai=monai.__version__, cuda=torch.version.cuda,
-                 label=None if dev.type == "cuda" else "CPU smoke test at a tiny ROI: these figures say nothing about GPU speed",
+                 label=None if dev.type == "cuda" else CPU_LABEL,
                  settings=settings_json, n_pathologies=n, peak_bf16_flops=peak_flops(dev), fast_arch=FAST_ARCH,
                  training={}, inference={}, run_parts={}, concurrency={}, startup_seconds=None, projection=None,
                  complete=False)

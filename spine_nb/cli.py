@@ -24,7 +24,8 @@ def _phantom(a):
                         quirks=not a.no_quirks, workers=a.workers)
     import warnings
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore"); sp = read_spider(dest)
+        warnings.simplefilter("ignore")
+        sp = read_spider(dest)
     print(f"wrote {a.cases} {a.size} cases to {dest} in {__import__('time').time() - t:.1f} s; {sp}")
 
 def _fetch(a):
@@ -45,8 +46,10 @@ def _sweep(a):
     over = {}
     for kv in a.set or []:
         if "=" not in kv: raise SpineError(f"--set {kv!r}: expected KEY=VALUE, e.g. epochs=50")
-        k, v = kv.split("=", 1); over[k.strip()] = _value(v.strip())
-    runs = grid(a.preset, strategies=_list(a.strategy), archs=_list(a.arch), losses=_list(a.loss), pathologies=_list(a.pathology), **over)
+        k, v = kv.split("=", 1)
+        over[k.strip()] = _value(v.strip())
+    runs = grid(a.preset, strategies=_list(a.strategy), archs=_list(a.arch), losses=_list(a.loss),
+                pathologies=_list(a.pathology), **over)
     if a.dry_run:
         import pandas as pd
         with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
@@ -83,13 +86,15 @@ def _bench(a):
 
 def parser() -> argparse.ArgumentParser:
     "The `spine_nb` argument parser."
-    p = argparse.ArgumentParser(prog="spine_nb", description="Multi-pathology segmentation of the lumbar spine (SPIDER).")
+    p = argparse.ArgumentParser(prog="spine_nb",
+                                description="Multi-pathology segmentation of the lumbar spine (SPIDER).")
     sub = p.add_subparsers(dest="command", required=True)
     ph = sub.add_parser("phantom", help="write a synthetic dataset in the SPIDER layout")
     ph.add_argument("dest", help="folder to write (images/, masks/, overview.csv, radiological_gradings.csv)")
     ph.add_argument("--cases", type=int, default=20, help="number of cases (default 20)")
     ph.add_argument("--seed", type=int, default=42, help="random seed (default 42); same seed, same bytes")
-    ph.add_argument("--size", choices=list(SIZES), default="small", help="tiny (tests), small (demo), spider (real geometry)")
+    ph.add_argument("--size", choices=list(SIZES), default="small",
+                    help="tiny (tests), small (demo), spider (real geometry)")
     ph.add_argument("--sequences", default="t2", help="comma-separated, e.g. t2,t1 (default t2)")
     ph.add_argument("--no-quirks", action="store_true", help="do not plant ungraded discs / gradings without discs")
     ph.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -107,30 +112,41 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--arch", help="comma-separated subset of unet3d,vnet,resnet50_unet,unetr,swin_unetr")
     sw.add_argument("--loss", help="comma-separated subset of dice,dicefocal,gdl")
     sw.add_argument("--pathology", help="binary strategy: comma-separated subset of the pathology set's channels")
-    sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset value, e.g. --set epochs=50 (repeatable)")
+    sw.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a preset value, e.g. --set epochs=50 (repeatable)")
     sw.add_argument("--scheduler", help="address of a Dask scheduler (tcp://host:8786) to run on a cluster")
     sw.add_argument("--gpus", help="run on this machine's GPUs in parallel: 'all' or a list like 0,1,2")
     sw.add_argument("--per-gpu", type=int, default=None,
-                    help="runs at once per GPU with --gpus (default: the largest FAST_ARCH per_gpu of the grid's architectures)")
+                    help="runs at once per GPU with --gpus (default: the largest FAST_ARCH per_gpu of the grid's "
+                         "architectures)")
     sw.add_argument("--device", help="device passed to every run (default: auto)")
     sw.add_argument("--dry-run", action="store_true", help="print the grid and exit")
     sw.set_defaults(func=_sweep)
-    de = sub.add_parser("demo", help="phantom + a reduced grid (all strategies, archs, losses) + the analysis: figure 4 on a CPU")
-    de.add_argument("--out", default="demo", help="folder for the phantom, the runs and the executed analysis (default demo/)")
+    de = sub.add_parser("demo",
+                        help="phantom + a reduced grid (all strategies, archs, losses) + the analysis: figure 4 on "
+                             "a CPU")
+    de.add_argument("--out", default="demo",
+                    help="folder for the phantom, the runs and the executed analysis (default demo/)")
     de.add_argument("--figures", default="figures", help="where the PNGs go (default figures/)")
     de.add_argument("--cases", type=int, default=20, help="phantom cases (default 20: 13 train / 3 val / 4 test)")
-    de.add_argument("--workers", type=int, default=1, help="runs side by side in a Dask LocalCluster (default 1: one after the other)")
+    de.add_argument("--workers", type=int, default=1,
+                    help="runs side by side in a Dask LocalCluster (default 1: one after the other)")
     de.set_defaults(func=_demo)
-    be = sub.add_parser("bench", help="fast path vs a MONAI-tutorial loop, inference, runs per GPU, grid GPU-hours -> bench/results/")
-    be.add_argument("--out", default="bench/results", help="where <device>-<date>.json and .md go (default bench/results/)")
+    be = sub.add_parser("bench",
+                        help="fast path vs a MONAI-tutorial loop, inference, runs per GPU, grid GPU-hours -> "
+                             "bench/results/")
+    be.add_argument("--out", default="bench/results",
+                    help="where <device>-<date>.json and .md go (default bench/results/)")
     be.add_argument("--data", help="a SPIDER folder (default: a phantom made under --out/_work)")
     be.add_argument("--arch", help="comma-separated subset of the architectures (default all five)")
-    be.add_argument("--device", default="auto", help="auto (CUDA if present: the full bench; else the CPU smoke test), cpu, cuda:N")
+    be.add_argument("--device", default="auto",
+                    help="auto (CUDA if present: the full bench; else the CPU smoke test), cpu, cuda:N")
     be.add_argument("--roi", help="override the ROI, e.g. 32,192,192")
     be.add_argument("--batch", type=int, help="override the batch size")
     be.add_argument("--steps", type=int, help="timed steps per window")
     be.add_argument("--rounds", type=int, help="alternating naive / fast windows")
-    be.add_argument("--k-arch", help="architectures for the k-runs-per-device measurement (default all; 'none' to skip)")
+    be.add_argument("--k-arch",
+                    help="architectures for the k-runs-per-device measurement (default all; 'none' to skip)")
     be.add_argument("--switches", help="A/B switches of the fast path (default: the device's set; 'none' to skip)")
     be.add_argument("--resume", action="store_true",
                     help="add to the newest results file of this device with the same settings (keeps its figures)")
@@ -142,12 +158,15 @@ def main(argv=None):
     a = parser().parse_args(argv)
     try: a.func(a)
     except SpineError as e:
-        print(f"spine_nb {a.command}: error: {e}", file=sys.stderr); sys.exit(2)
+        print(f"spine_nb {a.command}: error: {e}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
-        print(f"spine_nb {a.command}: interrupted; run the same command again to continue", file=sys.stderr); sys.exit(130)
+        print(f"spine_nb {a.command}: interrupted; run the same command again to continue", file=sys.stderr)
+        sys.exit(130)
 
 # %% ../nbs/11_cli.ipynb #0304de73
-DEMO_LEARN = dict(pathology_set="disc3", epochs=24, lr=3e-3, batch_size=2, roi=[16, 96, 64], val_every=4)  # tiny phantom: 96 x 64 in-plane
+DEMO_LEARN = dict(pathology_set="disc3", epochs=24, lr=3e-3, batch_size=2, roi=[16, 96, 64],
+                  val_every=4)  # tiny phantom: 96 x 64 in-plane
 DEMO_ONCE = dict(pathology_set="disc3", epochs=1, lr=3e-3, batch_size=2, val_every=1)
 DEMO_ROI = dict(vnet=[16, 64, 64], unetr=[16, 64, 64], resnet50_unet=[32, 64, 64], swin_unetr=[32, 64, 64])
 
@@ -155,25 +174,33 @@ def demo_grid(learn: dict = DEMO_LEARN, once: dict = DEMO_ONCE) -> list[dict]:
     "The demo's runs: every strategy and loss with U-Net, every other architecture once (multi-label, Dice)."
     g = grid("paper", strategies=["multilabel"], archs=["unet3d"], **learn)
     g += grid("paper", strategies=["multiclass", "binary"], archs=["unet3d"], losses=["dicefocal"], **learn)
-    for a, roi in DEMO_ROI.items(): g += grid("paper", strategies=["multilabel"], archs=[a], losses=["dice"], **dict(once, roi=roi))
+    for a, roi in DEMO_ROI.items():
+        g += grid("paper", strategies=["multilabel"], archs=[a], losses=["dice"], **dict(once, roi=roi))
     return g
 
 def run_demo(out="demo", figures="figures", cases: int = 20, workers: int = 1, progress: bool = True) -> str:
     "Phantom -> demo grid (sweep, papermill) -> analysis notebook (papermill) -> figures; returns the summary."
     import time, papermill as pm
-    t0 = time.time(); out = Path(out); data = out/"phantom"
-    if not (data/"radiological_gradings.csv").is_file(): make_phantom(data, cases=cases, seed=42, size="tiny", progress=False)
+    t0 = time.time()
+    out = Path(out)
+    data = out/"phantom"
+    if not (data/"radiological_gradings.csv").is_file():
+        make_phantom(data, cases=cases, seed=42, size="tiny", progress=False)
     runs = demo_grid()
     print(f"demo: {cases} tiny phantom cases in {data}; {len(runs)} runs -> {out/'runs'}", flush=True)
-    table = run_sweep(runs, out/"runs", data, executor="local" if workers > 1 else "sequential", workers=workers, progress=progress)
+    table = run_sweep(runs, out/"runs", data, executor="local" if workers > 1 else "sequential", workers=workers,
+                      progress=progress)
     failed = table[table.status != "finished"]
-    if len(failed): raise SpineError(f"demo: {len(failed)} run(s) did not finish: " + "; ".join(f"{r.run_id}: {r.error}" for r in failed.itertuples()))
+    if len(failed):
+        errors = "; ".join(f"{r.run_id}: {r.error}" for r in failed.itertuples())
+        raise SpineError(f"demo: {len(failed)} run(s) did not finish: {errors}")
     print(f"demo: sweep done in {time.time() - t0:.0f} s; analysis ...", flush=True)
     figures = Path(figures)
     params = dict(runs_dir=str((out/"runs").resolve()), figures_dir=str(figures.resolve()))
-    pm.execute_notebook(str(template_path("analysis")), str(out/"analysis.ipynb"), parameters=params, kernel_name="python3",
-                        cwd=str(out), progress_bar=False)
+    pm.execute_notebook(str(template_path("analysis")), str(out/"analysis.ipynb"), parameters=params,
+                        kernel_name="python3", cwd=str(out), progress_bar=False)
     summary = (out/"runs"/"summary.md").read_text()
-    print(f"demo: done in {time.time() - t0:.0f} s. Figures: {figures/'figure4.png'}, {figures/'pathology_dsc.png'}, {figures/'cost.png'}; "
-          f"table: {out/'runs'/'results.csv'}; executed analysis: {out/'analysis.ipynb'}\n\n{summary}")
+    print(f"demo: done in {time.time() - t0:.0f} s. Figures: {figures/'figure4.png'}, {figures/'pathology_dsc.png'}, "
+          f"{figures/'cost.png'}; table: {out/'runs'/'results.csv'}; executed analysis: {out/'analysis.ipynb'}"
+          f"\n\n{summary}")
     return summary

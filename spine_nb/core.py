@@ -31,7 +31,8 @@ def atomic_path(path, suffix: str | None = None):
     "Yield a temporary path beside `path`; rename it onto `path` only if the block finishes."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix if suffix is not None else "".join(path.suffixes))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                               suffix=suffix if suffix is not None else "".join(path.suffixes))
     os.close(fd)
     try:
         yield Path(tmp)

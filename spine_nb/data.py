@@ -34,12 +34,14 @@ __all__ = ['PREP', 'CROPS', 'FASTS', 'FAST_ARCH', 'PHANTOM_CASES', 'SPLITS', 'Lo
 PREP = dict(version=1, lower=0.5, upper=99.5)   # everything that changes the cached arrays; part of the cache key
 
 class LoadCased(MapTransform):
-    "Read `d['image']`, `d['mask']` (paths) into channel-first arrays: image float32, anatomy labels uint8; add geometry."
+    """Read `d['image']`, `d['mask']` (paths) into channel-first arrays: image float32, anatomy labels uint8; add
+    geometry."""
     def __init__(self): super().__init__(keys=["image", "mask"])
     def __call__(self, d):
         img, msk = read_case(d["image"], d["mask"])
         if msk.array.min() < 0 or msk.array.max() > 255:
-            raise SpineError(f"{d['mask']}: labels outside 0..255 ({msk.array.min()}..{msk.array.max()}); expected SPIDER labels (0-225)")
+            raise SpineError(f"{d['mask']}: labels outside 0..255 ({msk.array.min()}..{msk.array.max()}); expected "
+                             f"SPIDER labels (0-225)")
         out = {k: v for k, v in d.items() if k not in ("image", "mask")}
         return dict(out, image=img.array[None].astype(np.float32), label=msk.array[None].astype(np.uint8),
                     spacing=np.array(img.spacing), affine=img.affine, source=str(d["image"]))
@@ -77,19 +79,23 @@ def case_items(series: pd.DataFrame, prep: dict = PREP) -> list[dict]:
         for f in (r.image, r.mask):
             if not Path(f).is_file(): raise SpineError(f"{f}: file not found (series {r.name})")
         items.append(dict(name=r.name, patient=int(r.patient), image=str(r.image), mask=str(r.mask),
-                          image_sha256=sha256sum(r.image), mask_sha256=sha256sum(r.mask), prep=json.dumps(prep, sort_keys=True)))
+                          image_sha256=sha256sum(r.image), mask_sha256=sha256sum(r.mask),
+                          prep=json.dumps(prep, sort_keys=True)))
     return items
 
 def load_cases(series: pd.DataFrame, cache_dir=None, prep: dict = PREP) -> list[dict]:
-    "Preprocessed cases in memory (`image` (1, D, H, W) float32 tensor, `label` anatomy uint8, geometry), via the disk cache."
+    """Preprocessed cases in memory (`image` (1, D, H, W) float32 tensor, `label` anatomy uint8, geometry), via the
+    disk cache."""
     cache_dir = Path(cache_dir or default_cache_dir())/"prep"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    ds = PersistentDataset(case_items(series, prep), transform=prep_transforms(prep), cache_dir=cache_dir, hash_func=_content_key)
+    ds = PersistentDataset(case_items(series, prep), transform=prep_transforms(prep), cache_dir=cache_dir,
+                           hash_func=_content_key)
     out = []
     for i in range(len(ds)):
         with unwrap_spine_errors(): d = ds[i]
         out.append(dict(d, image=torch.as_tensor(d["image"]).float(), label=torch.as_tensor(d["label"]).to(torch.uint8),
-                        affine=np.asarray(d["affine"], float), spacing=tuple(float(v) for v in np.asarray(d["spacing"]))))
+                        affine=np.asarray(d["affine"], float),
+                        spacing=tuple(float(v) for v in np.asarray(d["spacing"]))))
     return out
 
 # %% ../nbs/06_data.ipynb #77fe67c5
@@ -121,7 +127,8 @@ class EncodeTargetd(MapTransform):
     "`d['target']` = `d['lut'][d['label']]`, channel first: the strategy's target of whatever crop `d['label']` is."
     def __init__(self): super().__init__(keys=["label"])
     def __call__(self, d):
-        d = dict(d); lab = torch.as_tensor(d["label"])[0].long()
+        d = dict(d)
+        lab = torch.as_tensor(d["label"])[0].long()
         d["target"] = torch.as_tensor(d["lut"])[lab].permute(3, 0, 1, 2).contiguous()
         return d
 
@@ -187,8 +194,10 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 # %% ../nbs/06_data.ipynb #adf97d65
 def epoch_order(n: int, seed: int) -> torch.Tensor:
-    "The order in which `DataLoader(dataset of n, shuffle=True, generator=Generator().manual_seed(seed))` visits the samples."
-    return next(iter(DataLoader(range(n), batch_size=max(n, 1), shuffle=True, generator=torch.Generator().manual_seed(seed))))
+    """The order in which `DataLoader(dataset of n, shuffle=True, generator=Generator().manual_seed(seed))` visits the
+    samples."""
+    return next(iter(DataLoader(range(n), batch_size=max(n, 1), shuffle=True,
+                                generator=torch.Generator().manual_seed(seed))))
 
 def seed_epoch(seed: int, epoch: int) -> int:
     "Seed torch, numpy and random for one epoch; return the seed used (also for the loader and the transforms)."
@@ -219,8 +228,10 @@ def _encode(lut: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
     return lut[label.long()].permute(3, 0, 1, 2)
 
 class ResidentData:
-    "The training cases at the run's ROI as device tensors; `batches(batch_size, seed)` forms each epoch's batches on the device."
-    def __init__(self, cases: list, encoder: TargetEncoder, roi, crop: str = "center", device="cpu", dtype=torch.float32):
+    """The training cases at the run's ROI as device tensors; `batches(batch_size, seed)` forms each epoch's batches on
+    the device."""
+    def __init__(self, cases: list, encoder: TargetEncoder, roi, crop: str = "center", device="cpu",
+                 dtype=torch.float32):
         self.roi, self.crop, self.device, self.dtype = tuple(int(r) for r in roi), crop, torch.device(device), dtype
         self.n = len(cases)
         if not self.n: raise ConfigError("ResidentData: no training cases")
@@ -228,7 +239,8 @@ class ResidentData:
         if crop == "center":
             t = ResizeWithPadOrCrop(self.roi)
             self.images = torch.stack([t(c["image"]).as_tensor() for c in cases]).to(self.device, dtype)
-            self.targets = torch.stack([_encode(l, t(c["label"]).as_tensor()[0]) for l, c in zip(luts, cases)]).to(self.device)
+            targets = [_encode(l, t(c["label"]).as_tensor()[0]) for l, c in zip(luts, cases)]
+            self.targets = torch.stack(targets).to(self.device)
         elif crop == "random":
             pad = SpatialPad(self.roi)
             self.volumes = [pad(c["image"]).as_tensor().to(self.device, dtype) for c in cases]
@@ -236,7 +248,8 @@ class ResidentData:
             self.labels = [l.to(self.device) for l in labels]
             self.luts = [l.to(self.device) for l in luts]
             self.shapes = [tuple(l.shape) for l in labels]
-            self.fg = [np.flatnonzero(l.numpy().ravel() > 0) for l in labels]   # host-side lists: crop positions need no sync
+            # host-side lists: choosing crop positions needs no device synchronisation
+            self.fg = [np.flatnonzero(l.numpy().ravel() > 0) for l in labels]
             self.bg = [np.flatnonzero(l.numpy().ravel() == 0) for l in labels]
         else: raise ConfigError(f"unknown crop {crop!r}; expected center or random")
 
@@ -247,9 +260,11 @@ class ResidentData:
 
     @staticmethod
     def estimate_bytes(cases: list, roi, n_channels: int, dtype=torch.float32) -> int:
-        "An upper bound of `nbytes` before building: image + targets (centre crops) or image + labels + LUT (random crops)."
+        """An upper bound of `nbytes` before building: image + targets (centre crops) or image + labels + LUT (random
+        crops)."""
         per_voxel = torch.finfo(dtype).bits//8 + n_channels + 1
-        voxels = sum(int(np.prod([max(d, r) for d, r in zip(c["image"].shape[1:], roi)])) for c in cases)   # padded to the ROI
+        padded = [[max(d, r) for d, r in zip(c["image"].shape[1:], roi)] for c in cases]   # padded to the ROI
+        voxels = sum(int(np.prod(shape)) for shape in padded)
         return voxels*per_voxel + len(cases)*256*n_channels
 
     @staticmethod
@@ -260,7 +275,8 @@ class ResidentData:
         return ResidentData.estimate_bytes(cases, roi, n_channels, dtype) <= share*torch.cuda.mem_get_info(device)[0]
 
     def _crop(self, i: int, rng: np.random.Generator):
-        "One random crop of case `i`: centre on a foreground voxel or a background voxel with equal chance (as pos=1, neg=1)."
+        """One random crop of case `i`: centre on a foreground voxel or a background voxel with equal chance (as pos=1,
+        neg=1)."""
         pool = self.fg[i] if (rng.random() < 0.5 and len(self.fg[i])) or not len(self.bg[i]) else self.bg[i]
         c = np.unravel_index(pool[rng.integers(len(pool))], self.shapes[i])
         s = [int(np.clip(ci - r//2, 0, sh - r)) for ci, r, sh in zip(c, self.roi, self.shapes[i])]

@@ -25,7 +25,8 @@ class FusedModels(torch.nn.Module):
         if len(kinds) > 1: raise ConfigError(f"FusedModels needs models of one architecture; got {sorted(kinds)}")
         self.n = len(models)
         params, buffers = stack_module_state([m.eval() for m in models])
-        self.params = {k: v.detach() for k, v in params.items()}; self.buffers = buffers
+        self.params = {k: v.detach() for k, v in params.items()}
+        self.buffers = buffers
         self.base = copy.deepcopy(models[0]).to("meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -34,7 +35,8 @@ class FusedModels(torch.nn.Module):
         return torch.vmap(f, in_dims=(0, 0, None))(self.params, self.buffers, x)
 
     def as_channels(self, x: torch.Tensor) -> torch.Tensor:
-        "`(B, 1, ...)` -> `(B, n*C, ...)`: the n outputs side by side as channels (a predictor for `sliding_window_inference`)."
+        """`(B, 1, ...)` -> `(B, n*C, ...)`: the n outputs side by side as channels (a predictor for
+        `sliding_window_inference`)."""
         return self(x).movedim(0, 1).flatten(1, 2)
 
 def run_separately(models: list, x: torch.Tensor) -> torch.Tensor:

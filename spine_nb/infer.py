@@ -37,7 +37,8 @@ def predict_volume(model, image: torch.Tensor, cfg: RunConfig, device) -> tuple[
     ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp(cfg.amp, device))
     with torch.no_grad(), ctx:
         if cfg.inference == "sliding_window":
-            logits = sliding_window_inference(image[None].to(device), roi, sw_batch_size=cfg.batch_size, predictor=model,
+            logits = sliding_window_inference(image[None].to(device), roi, sw_batch_size=cfg.batch_size,
+                                              predictor=model,
                                               overlap=SW_OVERLAP, mode="gaussian")
             probs = strategy.activate(logits.float())[0].cpu()
             return probs.numpy().astype(np.float32), tuple((0, s) for s in image.shape[1:])
@@ -161,7 +162,8 @@ def evaluate_test_split(cfg: RunConfig, data: RunData, out_dir, history: pd.Data
 
 # %% ../nbs/07b_infer.ipynb #10f0c315
 def run_pipeline(progress: bool = False, **params) -> dict | None:
-    "Check, prepare, train (or resume), test; the metrics (those on disk if the run had finished; None if stopped early)."
+    """Check, prepare, train (or resume), test; the metrics (those on disk if the run had finished; None if stopped
+    early)."""
     cfg = RunConfig(**params)
     out = Path(cfg.out_dir) if cfg.out_dir else Path(tempfile.mkdtemp(prefix="spine_nb_run_"))
     if not cfg.data_dir: cfg = cfg.replace(data_dir=str(out.resolve()/"phantom"))   # the smoke run's phantom
@@ -181,7 +183,8 @@ class Run:
     def __init__(self, run_dir):
         self.dir = Path(run_dir)
         if not (self.dir/"metrics.json").is_file() and not (self.dir/"config.json").is_file():
-            raise SpineError(f"{self.dir}: no metrics.json or config.json; expected a run folder of the training notebook")
+            raise SpineError(f"{self.dir}: no metrics.json or config.json; expected a run folder of the training "
+                             f"notebook")
 
     def __repr__(self): return f"Run({str(self.dir)!r}: {'finished' if self.finished else 'not finished'})"
 
@@ -237,7 +240,8 @@ class Run:
         return masks, read_nifti(probs).astype(np.float32)/255 if probs.is_file() else None
 
     def case(self, series: str, names: list | None = None) -> dict:
-        "A test volume: `image`, `anatomy`, `truth` (of `names`, default the run's, inside the evaluated box), `pred`, `probs`."
+        """A test volume: `image`, `anatomy`, `truth` (of `names`, default the run's, inside the evaluated box),
+        `pred`, `probs`."""
         v = self.volume(series)
         rows = self.spider.series.set_index("name")
         if series not in rows.index: raise SpineError(f"{self.data_dir}: no series {series!r}; the run's data moved?")

@@ -32,19 +32,25 @@ _FINDINGS = ["UP endplate", "LOW endplate", "Spondylolisthesis", "Disc herniatio
 PATHOLOGY_SETS = {
     "spider9": ["Modic type I", "Modic type II", "Modic type III"] + _FINDINGS,
     "spider7": ["Modic"] + _FINDINGS,
-    "disc3": ["Disc herniation", "Disc narrowing", "Disc bulging"],   # disc morphology only: quick experiments, smoke runs
+    "disc3": ["Disc herniation", "Disc narrowing",
+              "Disc bulging"],   # disc morphology only: quick experiments, smoke runs
 }
 
 def channels(pathology_set: str | list = "spider9") -> list[str]:
-    "Ordered channel names of a pathology set: a name in `PATHOLOGY_SETS`, optionally `+pfirrmann>=K` (repeatable), or a list."
+    """Ordered channel names of a pathology set: a name in `PATHOLOGY_SETS`, optionally `+pfirrmann>=K` (repeatable),
+    or a list."""
     if not isinstance(pathology_set, str): names = list(pathology_set)
     else:
         base, *extra = pathology_set.split("+")
-        if base not in PATHOLOGY_SETS: raise SpineError(f"unknown pathology set {base!r}; expected one of {list(PATHOLOGY_SETS)} (optionally +pfirrmann>=K)")
+        if base not in PATHOLOGY_SETS:
+            raise SpineError(f"unknown pathology set {base!r}; expected one of {list(PATHOLOGY_SETS)} (optionally "
+                             f"+pfirrmann>=K)")
         names = list(PATHOLOGY_SETS[base])
         for e in extra:
             m = re.fullmatch(r"pfirrmann>=([1-5])", e.strip().lower())
-            if m is None: raise SpineError(f"unknown channel spec {e!r} in {pathology_set!r}; expected pfirrmann>=K with K in 1..5")
+            if m is None:
+                raise SpineError(f"unknown channel spec {e!r} in {pathology_set!r}; expected pfirrmann>=K with K in "
+                                 f"1..5")
             names.append(f"Pfirrmann >= {m.group(1)}")
     for n in names: _rule(n)
     return names
@@ -67,7 +73,8 @@ def disc_table(gradings: pd.DataFrame, pathology_set="spider9") -> pd.DataFrame:
     return pd.DataFrame(cols).set_index(pd.MultiIndex.from_frame(g[["Patient", "IVD label"]])).astype(bool)
 
 def observed_combinations(gradings_df: pd.DataFrame, pathology_set="spider9") -> list[tuple]:
-    "Distinct pathology combinations (0/1 tuples in channel order, the all-negative one included) over discs with IVD label >= 1, most frequent first."
+    """Distinct pathology combinations (0/1 tuples in channel order, the all-negative one included) over discs with IVD
+    label >= 1, most frequent first."""
     t = disc_table(gradings_df, pathology_set).astype(int)
     counts = t.value_counts(sort=False).reset_index(name="n")
     counts = counts.sort_values(["n"] + list(t.columns), ascending=[False] + [True]*t.shape[1], kind="stable")
@@ -75,7 +82,8 @@ def observed_combinations(gradings_df: pd.DataFrame, pathology_set="spider9") ->
 
 # %% ../nbs/03_labels.ipynb #30e05213
 def pathology_map(mask: np.ndarray, discs: pd.DataFrame, patient) -> np.ndarray:
-    "Boolean `(n, D, H, W)`: voxels of disc d (mask label 200+d) carry the channels of `discs.loc[(patient, d)]`; other voxels none."
+    """Boolean `(n, D, H, W)`: voxels of disc d (mask label 200+d) carry the channels of `discs.loc[(patient, d)]`;
+    other voxels none."""
     n = discs.shape[1]
     lut = np.zeros((max(int(mask.max()), DISC_OFFSET + 25) + 1, n), bool)
     if patient in discs.index.get_level_values(0):
@@ -97,7 +105,8 @@ class Codebook:
     def from_gradings(cls, gradings: pd.DataFrame, pathology_set="spider9", patients=None) -> "Codebook":
         "Codebook of the combinations observed on the discs of `patients` (default all: pass the training patients)."
         g = gradings if patients is None else gradings[gradings.Patient.isin(set(patients))]
-        if g[g["IVD label"] >= 1].empty: raise SpineError("Codebook.from_gradings: no graded disc among the given patients")
+        if g[g["IVD label"] >= 1].empty:
+            raise SpineError("Codebook.from_gradings: no graded disc among the given patients")
         return cls(channels(pathology_set), observed_combinations(g, pathology_set))
 
     def _keys(self):
@@ -105,13 +114,16 @@ class Codebook:
         return np.array(self.combinations, np.int64) @ w
 
     def lut(self) -> np.ndarray:
-        "Class of every possible channel bit-key (`sum(bit_k << k)`): seen combinations to their class, others to the nearest."
-        n = len(self.channels); keys = np.arange(1 << n)
+        """Class of every possible channel bit-key (`sum(bit_k << k)`): seen combinations to their class, others to the
+        nearest."""
+        n = len(self.channels)
+        keys = np.arange(1 << n)
         bits = (keys[:, None] >> np.arange(n)) & 1                       # (2^n, n)
         dist = (bits[:, None, :] != np.array(self.combinations)[None]).sum(-1)   # (2^n, m) Hamming distances
         return (np.argmin(dist, axis=1) + 1).astype(np.int64)            # ties -> lower class = more frequent
 
-    def to_json(self) -> str: return json.dumps(dict(channels=self.channels, combinations=[list(c) for c in self.combinations]), indent=1)
+    def to_json(self) -> str:
+        return json.dumps(dict(channels=self.channels, combinations=[list(c) for c in self.combinations]), indent=1)
     def save(self, path) -> Path: return atomic_write_text(path, self.to_json())
     @classmethod
     def load(cls, path) -> "Codebook":
@@ -128,9 +140,11 @@ def encode_multilabel(pmap: np.ndarray) -> np.ndarray:
     return pmap.astype(np.uint8)
 
 def encode_multiclass(pmap: np.ndarray, anatomy: np.ndarray, codebook: Codebook) -> tuple[np.ndarray, dict]:
-    "Class per voxel `(D, H, W)`: 0 outside discs, else the disc's combination (nearest seen one if unseen); and counts of unseen."
+    """Class per voxel `(D, H, W)`: 0 outside discs, else the disc's combination (nearest seen one if unseen); and
+    counts of unseen."""
     n = pmap.shape[0]
-    if n != len(codebook.channels): raise SpineError(f"pathology map has {n} channels, codebook {len(codebook.channels)}")
+    if n != len(codebook.channels):
+        raise SpineError(f"pathology map has {n} channels, codebook {len(codebook.channels)}")
     key = np.tensordot(1 << np.arange(n), pmap.astype(np.int64), axes=1)      # (D, H, W) bit-key per voxel
     disc = (anatomy > DISC_OFFSET) & (anatomy <= DISC_OFFSET + 25)
     out = np.where(disc, codebook.lut()[key], 0).astype(np.uint8 if codebook.m < 255 else np.int16)
@@ -185,9 +199,11 @@ class Strategy:
     def run_channels(self, names: list, pathology: str = "") -> list:
         "The pathologies one run predicts: `[pathology]` (one model per pathology) or all of `names`."
         if self.per_pathology:
-            if pathology not in names: raise ConfigError(f"pathology {pathology!r}: the {self.name} strategy needs one of {names}")
+            if pathology not in names:
+                raise ConfigError(f"pathology {pathology!r}: the {self.name} strategy needs one of {names}")
             return [pathology]
-        if pathology: raise ConfigError(f"pathology={pathology!r} is only for one model per pathology (strategy={self.name!r})")
+        if pathology:
+            raise ConfigError(f"pathology={pathology!r} is only for one model per pathology (strategy={self.name!r})")
         return list(names)
 
     def loss_args(self) -> dict:
@@ -195,7 +211,8 @@ class Strategy:
         return dict(softmax=True, to_onehot_y=True) if self.needs_codebook else dict(sigmoid=True)
 
     def target_lut(self, flags: np.ndarray, codebook: Codebook | None = None, channel: int = 0) -> np.ndarray:
-        "Anatomy label -> target `(N_LABELS, C)`, from each label's pathology flags `(N_LABELS, n)` (all False off discs)."
+        """Anatomy label -> target `(N_LABELS, C)`, from each label's pathology flags `(N_LABELS, n)` (all False off
+        discs)."""
         if self.per_pathology: return flags[:, channel:channel + 1].astype(np.uint8)
         if not self.needs_codebook: return flags.astype(np.uint8)
         cb = self.codebook_of(codebook)
@@ -203,7 +220,8 @@ class Strategy:
         cls = np.where(is_disc(np.arange(len(flags))), cb.lut()[key], 0)
         return cls[:, None].astype(np.uint8 if cb.m < 255 else np.int16)
 
-    def encode(self, pmap: np.ndarray, anatomy: np.ndarray, codebook: Codebook | None = None, channel: int = 0) -> np.ndarray:
+    def encode(self, pmap: np.ndarray, anatomy: np.ndarray, codebook: Codebook | None = None,
+               channel: int = 0) -> np.ndarray:
         "The training target `(C, D, H, W)` of a pathology map: channel `channel`, all channels, or the class map."
         if self.per_pathology: return encode_binary(pmap, channel)
         if not self.needs_codebook: return encode_multilabel(pmap)
@@ -222,7 +240,8 @@ class Strategy:
         return torch.from_numpy(table).to(like.device) if isinstance(like, torch.Tensor) else table
 
     def decode(self, probs, codebook: Codebook | None = None, threshold: float = 0.5):
-        "Probabilities -> boolean masks `(n, D, H, W)` (or `(B, n, ...)`): per channel `>= threshold`, or argmax -> codebook."
+        """Probabilities -> boolean masks `(n, D, H, W)` (or `(B, n, ...)`): per channel `>= threshold`, or argmax ->
+        codebook."""
         p = _torch_or_numpy(probs)
         if not self.needs_codebook: return p >= threshold
         axis = p.ndim - 4

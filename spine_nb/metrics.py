@@ -30,14 +30,17 @@ def per_class_dsc(pred, target) -> np.ndarray:
     if p.shape != g.shape: raise ValueError(f"prediction shape {p.shape} differs from ground truth {g.shape}")
     V, n = p.shape[:2]
     p, g = p.reshape(V, n, -1), g.reshape(V, n, -1)
-    inter = np.count_nonzero(p & g, axis=-1); size = np.count_nonzero(p, axis=-1) + np.count_nonzero(g, axis=-1)
+    inter = np.count_nonzero(p & g, axis=-1)
+    size = np.count_nonzero(p, axis=-1) + np.count_nonzero(g, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(size > 0, 2*inter/size, np.nan)
 
 # %% ../nbs/04_metrics.ipynb #ad810be0
 def class_means(d: np.ndarray) -> np.ndarray:
-    "Per-class mean over the volumes where the class is defined, from a `(V, n)` per-volume table; NaN if never defined."
-    d = np.asarray(d, float); defined = ~np.isnan(d)
+    """Per-class mean over the volumes where the class is defined, from a `(V, n)` per-volume table; NaN if never
+    defined."""
+    d = np.asarray(d, float)
+    defined = ~np.isnan(d)
     return np.where(defined.any(0), np.nansum(d, 0)/np.maximum(defined.sum(0), 1), np.nan)
 
 def macro_of(d: np.ndarray) -> float:
@@ -60,7 +63,8 @@ def example_dsc_per_volume(pred, target) -> np.ndarray:
     if p.shape != g.shape: raise ValueError(f"prediction shape {p.shape} differs from ground truth {g.shape}")
     out = np.full(p.shape[0], np.nan)
     for v in range(p.shape[0]):        # one volume at a time keeps memory at one volume's size
-        inter = np.count_nonzero(p[v] & g[v], axis=0); size = np.count_nonzero(p[v], axis=0) + np.count_nonzero(g[v], axis=0)
+        inter = np.count_nonzero(p[v] & g[v], axis=0)
+        size = np.count_nonzero(p[v], axis=0) + np.count_nonzero(g[v], axis=0)
         keep = size > 0
         if keep.any(): out[v] = float(np.mean(2*inter[keep]/size[keep]))
     return out
@@ -98,7 +102,8 @@ def multiclass_dsc(pred_labels, target_labels, m: int) -> np.ndarray:
     G = [np.asarray(g) for g in (target_labels if isinstance(target_labels, (list, tuple)) else [target_labels])]
     out = np.full((len(P), m), np.nan)
     for v, (p, g) in enumerate(zip(P, G)):
-        conf = np.bincount(p.ravel().astype(np.int64)*(m + 1) + g.ravel().astype(np.int64), minlength=(m + 1)**2).reshape(m + 1, m + 1)
+        conf = np.bincount(p.ravel().astype(np.int64)*(m + 1) + g.ravel().astype(np.int64),
+                           minlength=(m + 1)**2).reshape(m + 1, m + 1)
         inter, size = np.diag(conf)[1:], conf.sum(1)[1:] + conf.sum(0)[1:]
         with np.errstate(invalid="ignore", divide="ignore"): out[v] = np.where(size > 0, 2*inter/size, np.nan)
     return out
@@ -108,10 +113,13 @@ def multiclass_macro_dsc(pred_labels, target_labels, m: int) -> float:
     return macro_of(multiclass_dsc(pred_labels, target_labels, m))
 
 # %% ../nbs/04_metrics.ipynb #d8acd006
-def disc_calls(prob: np.ndarray, anatomy: np.ndarray, truth: np.ndarray, tau: float = 0.5, threshold: float = 0.5) -> pd.DataFrame:
-    """One row per (disc present in `anatomy`, channel): coverage of predicted voxels, score (mean probability), call and truth.
-    `prob`: `(n, D, H, W)` probabilities (or booleans); `truth`: the true boolean pathology map (constant over each disc)."""
-    prob = np.asarray(prob, np.float32); n = prob.shape[0]
+def disc_calls(prob: np.ndarray, anatomy: np.ndarray, truth: np.ndarray, tau: float = 0.5,
+               threshold: float = 0.5) -> pd.DataFrame:
+    """One row per (disc present in `anatomy`, channel): coverage of predicted voxels, score (mean probability), call
+    and truth. `prob`: `(n, D, H, W)` probabilities (or booleans); `truth`: the true boolean pathology map (constant
+    over each disc)."""
+    prob = np.asarray(prob, np.float32)
+    n = prob.shape[0]
     lab = anatomy.astype(np.int64).ravel()
     on_disc = is_disc(lab)
     ids = lab[on_disc] - DISC_OFFSET
@@ -124,27 +132,36 @@ def disc_calls(prob: np.ndarray, anatomy: np.ndarray, truth: np.ndarray, tau: fl
         cover = np.bincount(ids, weights=(flat[k] >= threshold), minlength=N_DISCS + 1)[discs]/cnt[discs]
         score = np.bincount(ids, weights=flat[k], minlength=N_DISCS + 1)[discs]/cnt[discs]
         true = np.bincount(ids, weights=tflat[k], minlength=N_DISCS + 1)[discs]/cnt[discs] >= 0.5
-        rows.append(pd.DataFrame(dict(disc=discs, channel=k, coverage=cover, score=score, call=cover >= tau, truth=true)))
+        rows.append(pd.DataFrame(dict(disc=discs, channel=k, coverage=cover, score=score, call=cover >= tau,
+                                      truth=true)))
     return pd.concat(rows, ignore_index=True)
 
 def auroc(truth, score) -> float:
     "Area under the ROC curve (Mann-Whitney U with tied ranks); NaN when only one class is present."
-    truth = np.asarray(truth, bool); score = np.asarray(score, float)
+    truth = np.asarray(truth, bool)
+    score = np.asarray(score, float)
     npos, nneg = truth.sum(), (~truth).sum()
     if npos == 0 or nneg == 0: return float("nan")
     r = rankdata(score)
     return float((r[truth].sum() - npos*(npos + 1)/2)/(npos*nneg))
 
 def diagnosis_metrics(calls: pd.DataFrame, channel_names=None) -> pd.DataFrame:
-    "Per channel: discs, positives, sensitivity, specificity, balanced accuracy, F1, AUROC (from `disc_calls` rows of all volumes)."
+    """Per channel: discs, positives, sensitivity, specificity, balanced accuracy, F1, AUROC (from `disc_calls` rows of
+    all volumes)."""
     out = []
     for k, c in calls.groupby("channel"):
-        tp = int((c.call & c.truth).sum()); fp = int((c.call & ~c.truth).sum())
-        fn = int((~c.call & c.truth).sum()); tn = int((~c.call & ~c.truth).sum())
-        sens = tp/(tp + fn) if tp + fn else np.nan; spec = tn/(tn + fp) if tn + fp else np.nan
+        tp = int((c.call & c.truth).sum())
+        fp = int((c.call & ~c.truth).sum())
+        fn = int((~c.call & c.truth).sum())
+        tn = int((~c.call & ~c.truth).sum())
+        sens = tp/(tp + fn) if tp + fn else np.nan
+        spec = tn/(tn + fp) if tn + fp else np.nan
         f1 = 2*tp/(2*tp + fp + fn) if tp + fp + fn else np.nan
-        out.append(dict(channel=channel_names[k] if channel_names else k, discs=len(c), positives=tp + fn, sensitivity=sens,
-                        specificity=spec, balanced_accuracy=np.nanmean([sens, spec]) if not (np.isnan(sens) and np.isnan(spec)) else np.nan,
+        out.append(dict(channel=channel_names[k] if channel_names else k, discs=len(c), positives=tp + fn,
+                        sensitivity=sens,
+                        specificity=spec,
+                        balanced_accuracy=np.nanmean([sens,
+                                                      spec]) if not (np.isnan(sens) and np.isnan(spec)) else np.nan,
                         f1=f1, auroc=auroc(c.truth, c.score)))
     return pd.DataFrame(out)
 

@@ -22,33 +22,40 @@ __all__ = ['ARCHS', 'LOSSES', 'parse_roi', 'check_roi', 'build_model', 'count_pa
 ARCHS = {   # name -> what it is, and the factor every ROI side must be a multiple of (measured: see below)
     "unet3d": dict(multiple=16, doc="MONAI UNet, 3D, channels 16-256, 4 stride-2 levels, 2 residual units per block"),
     "vnet": dict(multiple=16, doc="MONAI VNet (Milletari et al. 2016), MONAI's default dropout"),
-    "resnet50_unet": dict(multiple=32, doc="MONAI FlexibleUNet, 3D ResNet-50 encoder (random init, no download), U-Net decoder"),
-    "unetr": dict(multiple=16, doc="MONAI UNETR, ViT-B encoder on 16^3 patches (hidden 768, 12 layers), feature size 16"),
+    "resnet50_unet": dict(multiple=32,
+                          doc="MONAI FlexibleUNet, 3D ResNet-50 encoder (random init, no download), U-Net decoder"),
+    "unetr": dict(multiple=16,
+                  doc="MONAI UNETR, ViT-B encoder on 16^3 patches (hidden 768, 12 layers), feature size 16"),
     "swin_unetr": dict(multiple=32, doc="MONAI SwinUNETR, feature size 24, window 7, depths (2, 2, 2, 2)"),
 }
 LOSSES = {
     "dice": dict(cls=DiceLoss, doc="Dice loss"),
     "dicefocal": dict(cls=DiceFocalLoss, doc="Dice + focal loss (equal weights)"),
-    "gdl": dict(cls=GeneralizedDiceLoss, doc="Generalized Dice loss (Sudre et al. 2017), inverse-square-volume class weights"),
+    "gdl": dict(cls=GeneralizedDiceLoss,
+                doc="Generalized Dice loss (Sudre et al. 2017), inverse-square-volume class weights"),
 }
 
 def parse_roi(value) -> tuple:
-    "A ROI from papermill or the command line: a sequence, or a string such as `32,192,192`, `[32, 192, 192]`, `32x192x192`."
+    """A ROI from papermill or the command line: a sequence, or a string such as `32,192,192`, `[32, 192, 192]`,
+    `32x192x192`."""
     if isinstance(value, str): return tuple(p for p in re.split(r"[\s,x]+", value.strip("[]() ")) if p)
     return tuple(value)
 
 def check_roi(arch: str, roi) -> tuple:
-    "The ROI (a sequence or a string, see `parse_roi`) as a tuple `(D, H, W)`, or a `ConfigError` saying what `arch` needs."
+    """The ROI (a sequence or a string, see `parse_roi`) as a tuple `(D, H, W)`, or a `ConfigError` saying what `arch`
+    needs."""
     check_choice("arch", arch, ARCHS)
     try: roi = tuple(int(v) for v in parse_roi(roi))
-    except (TypeError, ValueError): raise ConfigError(f"roi={roi!r}: expected three positive integers (D, H, W)") from None
+    except (TypeError, ValueError):
+        raise ConfigError(f"roi={roi!r}: expected three positive integers (D, H, W)") from None
     if len(roi) != 3 or min(roi) < 1: raise ConfigError(f"roi={roi!r}: expected three positive integers (D, H, W)")
     k = ARCHS[arch]["multiple"]
     if any(v % k for v in roi):
         ok = tuple(max(k, round(v / k) * k) for v in roi)
         raise ConfigError(f"roi={roi} cannot be used with {arch}: every side must be a multiple of {k} (e.g. {ok})")
     if roi[0]*roi[1]*roi[2] < 2*k**3:   # the bottleneck would be one voxel: instance / batch norm cannot train on it
-        raise ConfigError(f"roi={roi} is too small for {arch}: its bottleneck would be a single voxel; use at least {(k, k, 2*k)}")
+        raise ConfigError(f"roi={roi} is too small for {arch}: its bottleneck would be a single voxel; use at least "
+                          f"{(k, k, 2*k)}")
     return roi
 
 # %% ../nbs/05_models.ipynb #79f4fb8e
@@ -62,7 +69,8 @@ def _build(arch, out_channels, roi, in_channels):
                     strides=(2, 2, 2, 2), num_res_units=2)
     if arch == "vnet": return VNet(spatial_dims=3, in_channels=in_channels, out_channels=out_channels)
     if arch == "resnet50_unet":
-        return FlexibleUNet(in_channels=in_channels, out_channels=out_channels, backbone="resnet50", pretrained=False, spatial_dims=3)
+        return FlexibleUNet(in_channels=in_channels, out_channels=out_channels, backbone="resnet50", pretrained=False,
+                            spatial_dims=3)
     if arch == "unetr": return UNETR(in_channels=in_channels, out_channels=out_channels, img_size=roi, feature_size=16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")      # MONAI deprecation chatter about optional arguments

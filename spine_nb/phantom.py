@@ -52,7 +52,8 @@ def _lut(sequence: str, rng) -> np.ndarray:
 # %% ../nbs/01_phantom.ipynb #c44a0532
 class _Frame:
     "Local coordinates (u up the spine, v posterior) around a centre (s, a) in mm, tilted by `theta`."
-    def __init__(self, s, a, theta): self.s, self.a, self.th, self.c, self.sn = s, a, theta, np.cos(theta), np.sin(theta)
+    def __init__(self, s, a, theta):
+        self.s, self.a, self.th, self.c, self.sn = s, a, theta, np.cos(theta), np.sin(theta)
     def uv(self, S, A):
         ds, da = S - self.s, A - self.a
         return -ds*self.c + da*self.sn, ds*self.sn + da*self.c
@@ -94,11 +95,15 @@ def _case_geometry(size: str, rng, overview_t2: pd.DataFrame):
         H = W = int(np.clip(round(fov/sp/32)*32, *cfg["px"]))
         sp_h = sp_w = float(np.float32(fov/H)) if fov/H <= 0.7 else sp
     else:
-        H, W = cfg["hw"]; sp_h = float(np.float32(fov/H)); sp_w = sp_h
+        H, W = cfg["hw"]
+        sp_h = float(np.float32(fov/H))
+        sp_w = sp_h
     return D, H, W, sp_d, sp_h, sp_w
 
-def phantom_case(gradings: pd.DataFrame, size: str = "small", seed: int = 0, sequences=("t2",), overview_t2=None) -> dict:
-    "Draw one case from one patient's gradings rows: `mask` (D,H,W) int16, one float32 image per sequence, and the geometry."
+def phantom_case(gradings: pd.DataFrame, size: str = "small", seed: int = 0, sequences=("t2",),
+                 overview_t2=None) -> dict:
+    """Draw one case from one patient's gradings rows: `mask` (D,H,W) int16, one float32 image per sequence, and the
+    geometry."""
     # three independent streams: anatomy, pathology, noise; two cases that differ by one finding differ only there
     rng, rng_p, rng_n = np.random.default_rng(seed).spawn(3)
     if overview_t2 is None: overview_t2 = _overview_t2()
@@ -120,33 +125,43 @@ def phantom_case(gradings: pd.DataFrame, size: str = "small", seed: int = 0, seq
     s0 = Hmm - rng.uniform(0.1, 0.16)*Hmm               # top of the sacrum, near the bottom of the image
     a0 = Wmm*rng.uniform(0.48, 0.56)
     def point(t, n=64):                                  # integrate the curve from the sacrum to arc length t
-        ts = np.linspace(0, t, n); th = theta(ts)
+        ts = np.linspace(0, t, n)
+        th = theta(ts)
         return s0 - np.trapezoid(np.cos(th), ts), a0 + np.trapezoid(np.sin(th), ts)
     # spondylolisthesis: the vertebra above the disc and everything above slip forward
     slip, t, frames = 0.0, 0.0, []
     for L in levels:
         if L["flags"]["Spondylolisthesis"]: slip += rng_p.uniform(0.16, 0.26)*depth
         L["slip"] = slip
-        L["t_disc"] = t + L["hd"]/2; t += L["hd"]
-        L["t_vert"] = t + L["hv"]/2; t += L["hv"]
+        L["t_disc"] = t + L["hd"]/2
+        t += L["hd"]
+        L["t_vert"] = t + L["hv"]/2
+        t += L["hv"]
     def frame(t_mid, slip_v):
-        s, a = point(t_mid); f = _Frame(s, a, theta(t_mid)); s2, a2 = f.at(0, -slip_v); return _Frame(s2, a2, f.th)
+        s, a = point(t_mid)
+        f = _Frame(s, a, theta(t_mid))
+        s2, a2 = f.at(0, -slip_v)
+        return _Frame(s2, a2, f.th)
     for i, L in enumerate(levels):
         below_slip = levels[i - 1]["slip"] if i else 0.0
         L["fv"] = frame(L["t_vert"], L["slip"])
         L["fd"] = frame(L["t_disc"], (L["slip"] + below_slip)/2)
-    sacrum = frame(-22*scale, 0.0); sacrum = _Frame(sacrum.s, sacrum.a, theta(0) - 0.35)
+    sacrum = frame(-22*scale, 0.0)
+    sacrum = _Frame(sacrum.s, sacrum.a, theta(0) - 0.35)
     # --- grids (in-plane, mm) and the lateral position of each slice
-    S = (np.arange(H) + 0.5)[:, None]*sp_h; A = (np.arange(W) + 0.5)[None, :]*sp_w
+    S = (np.arange(H) + 0.5)[:, None]*sp_h
+    A = (np.arange(W) + 0.5)[None, :]*sp_w
     l_off = rng.uniform(-3, 3)
     Ls = (np.arange(D) - (D - 1)/2)*sp_d + l_off
-    tissue = np.empty((D, H, W), np.uint8); mask = np.zeros((D, H, W), np.int16)
+    tissue = np.empty((D, H, W), np.uint8)
+    mask = np.zeros((D, H, W), np.int16)
     # body outline: skin behind the spine, fat under it, muscle around the posterior elements, abdomen in front
     sp_len = rng.uniform(18, 24)*scale
     back = rng.uniform(38, 55)*scale + depth/2 + canal_d + sp_len
     fat_t = rng.uniform(6, 22)*scale
     Sg, Ag = np.broadcast_arrays(S, A)
-    spine_s = np.array([L["fv"].s for L in levels] + [sacrum.s]); spine_a = np.array([L["fv"].a for L in levels] + [sacrum.a])
+    spine_s = np.array([L["fv"].s for L in levels] + [sacrum.s])
+    spine_a = np.array([L["fv"].a for L in levels] + [sacrum.a])
     order = np.argsort(spine_s)
     a_line = np.interp(Sg, spine_s[order], spine_a[order])      # centre line, per row
     rel = Ag - a_line
@@ -171,18 +186,22 @@ def phantom_case(gradings: pd.DataFrame, size: str = "small", seed: int = 0, seq
         m = (np.abs(u) <= hu/2 + 1.0)[None] & (((v[None] - c)/(canal_d/2))**2 + (Ls[:, None, None]/(canal_w/2))**2 <= 1)
         paint(sl, m, TISSUE_INDEX["csf"], 100)
     # top of the canal: continue it to the top of the image
-    ftop = levels[-1]["fv"]; sl = (slice(0, max(int(ftop.s/sp_h), 1)), slice(None))
-    u, v = ftop.uv(Sg[sl], Ag[sl]); c = depth/2 + 1.5 + canal_d/2
+    ftop = levels[-1]["fv"]
+    sl = (slice(0, max(int(ftop.s/sp_h), 1)), slice(None))
+    u, v = ftop.uv(Sg[sl], Ag[sl])
+    c = depth/2 + 1.5 + canal_d/2
     paint(sl, (((v[None] - c)/(canal_d/2))**2 + (Ls[:, None, None]/(canal_w/2))**2 <= 1), TISSUE_INDEX["csf"], 100)
     # sacrum (bone, unlabelled as in SPIDER)
-    sl = box(sacrum, 60*scale); u, v = sacrum.uv(Sg[sl], Ag[sl])
+    sl = box(sacrum, 60*scale)
+    u, v = sacrum.uv(Sg[sl], Ag[sl])
     m = ((u[None] <= 20*scale) & (u[None] >= -60*scale)) & (np.abs(v[None] + 2) <= depth/2*prof(width/2)*1.05)
     paint(sl, m, TISSUE_INDEX["marrow"], 0)
     # vertebrae: body (marrow with a cortical rim) and posterior elements, label k
     for L in levels:
         f, hv = L["fv"], L["hv"]
         sl = box(f, hv/2 + depth + canal_d + sp_len + 4)
-        u, v = f.uv(Sg[sl], Ag[sl]); u3, v3 = u[None], v[None]
+        u, v = f.uv(Sg[sl], Ag[sl])
+        u3, v3 = u[None], v[None]
         pw = prof(width/2)
         body = _superellipse(u3, v3, hv/2, np.maximum(depth/2*pw, 1e-3)) & (pw > 0)
         inner = _superellipse(u3, v3, hv/2 - 1.2, np.maximum(depth/2*pw - 1.2, 1e-3)) & (pw > 0)
@@ -191,7 +210,8 @@ def phantom_case(gradings: pd.DataFrame, size: str = "small", seed: int = 0, seq
                & (np.abs(Ls)[:, None, None] >= canal_w/2) & (np.abs(Ls)[:, None, None] <= canal_w/2 + 7*scale))
         lam = ((np.abs(u3 - hv*0.05) <= hv*0.3) & (v3 > c0 + canal_d) & (v3 <= c0 + canal_d + 6*scale)
                & (np.abs(Ls)[:, None, None] <= canal_w/2 + 7*scale))
-        spin = ((np.abs(u3 + hv*0.05 + (v3 - c0 - canal_d)*0.12) <= hv*0.22) & (v3 > c0 + canal_d) & (v3 <= c0 + canal_d + sp_len)
+        spin = ((np.abs(u3 + hv*0.05 + (v3 - c0 - canal_d)*0.12) <= hv*0.22) & (v3 > c0 + canal_d)
+                & (v3 <= c0 + canal_d + sp_len)
                 & (np.abs(Ls)[:, None, None] <= 4*scale))
         post = ped | lam | spin
         paint(sl, body | post, TISSUE_INDEX["cortex"], L["k"])
@@ -201,29 +221,38 @@ def phantom_case(gradings: pd.DataFrame, size: str = "small", seed: int = 0, seq
     # discs: between the endplates of the neighbours, label 200+k
     for i, L in enumerate(levels):
         f, fl = L["fd"], L["flags"]
-        up = L["fv"]; lo = levels[i - 1]["fv"] if i else sacrum
+        up = L["fv"]
+        lo = levels[i - 1]["fv"] if i else sacrum
         hv_lo = levels[i - 1]["hv"] if i else 40*scale
         bulge = rng_p.uniform(1.32, 1.42) if fl["Disc bulging"] else 1.0
         reach = depth*bulge
         sl = box(f, L["hd"] + reach)
         Ssl, Asl = Sg[sl], Ag[sl]
-        u, v = f.uv(Ssl, Asl); u_up, _ = up.uv(Ssl, Asl); u_lo, _ = lo.uv(Ssl, Asl)
+        u, v = f.uv(Ssl, Asl)
+        u_up, _ = up.uv(Ssl, Asl)
+        u_lo, _ = lo.uv(Ssl, Asl)
         if i == 0: u_lo = u_lo - 20*scale + hv_lo/2     # the sacral endplate is the sacrum's top (u = 20*scale)
         between = ((u_up <= -L["hv"]/2 + 0.3) & (u_lo >= hv_lo/2 - 0.3))[None]
         pw = prof(width/2*bulge)
-        extent = _superellipse(u[None], v[None], L["hd"]*0.75 + (1.5 if bulge > 1 else 0), np.maximum(reach/2*pw, 1e-3), 4) & (pw > 0)
+        extent = _superellipse(u[None], v[None], L["hd"]*0.75 + (1.5 if bulge > 1 else 0),
+                               np.maximum(reach/2*pw, 1e-3), 4) & (pw > 0)
         disc = between & extent
         if bulge > 1:   # the bulge overhangs the vertebral margins a little, above and below
-            ring = _superellipse(u[None], v[None], L["hd"]/2 + 1.2*scale, np.maximum(reach/2*pw, 1e-3), 4) & (pw > 0) & ~_superellipse(u[None], v[None], L["hd"], np.maximum(depth/2*prof(width/2), 1e-3), 4)
+            outer = _superellipse(u[None], v[None], L["hd"]/2 + 1.2*scale, np.maximum(reach/2*pw, 1e-3), 4)
+            inner = _superellipse(u[None], v[None], L["hd"], np.maximum(depth/2*prof(width/2), 1e-3), 4)
+            ring = outer & (pw > 0) & ~inner
             disc |= ring & (mask[(slice(None),) + sl] != 100)
         grade = int(fl["Pfirrman grade"]) or 3
         nuc_r = (0.62 - 0.06*grade)
-        nucleus = disc & ((u[None]/(L["hd"]/2*0.8))**2 + ((v[None] - depth*0.06)/(depth/2*nuc_r))**2 + (Ls[:, None, None]/(width/2*nuc_r))**2 <= 1)
+        nucleus = disc & ((u[None]/(L["hd"]/2*0.8))**2 + ((v[None] - depth*0.06)/(depth/2*nuc_r))**2
+                          + (Ls[:, None, None]/(width/2*nuc_r))**2 <= 1)
         paint(sl, disc, TISSUE_INDEX["annulus"], DISC_OFFSET + L["k"])
         paint(sl, nucleus, TISSUE_INDEX[f"nucleus{grade}"])
         if fl["Disc herniation"]:  # a focal protrusion from the back of the disc into the canal
-            lc = rng_p.uniform(-5, 5)*scale; r = rng_p.uniform(6.5, 8.5)*scale
-            hern = ((u[None]/(L["hd"]/2 + 2*scale))**2 + ((v[None] - depth/2 - r*0.35)/(r*1.2))**2 + ((Ls[:, None, None] - lc)/r)**2 <= 1) & (v[None] > 0)
+            lc = rng_p.uniform(-5, 5)*scale
+            r = rng_p.uniform(6.5, 8.5)*scale
+            hern = ((u[None]/(L["hd"]/2 + 2*scale))**2 + ((v[None] - depth/2 - r*0.35)/(r*1.2))**2
+                    + ((Ls[:, None, None] - lc)/r)**2 <= 1) & (v[None] > 0)
             paint(sl, hern, TISSUE_INDEX["nucleus5"], DISC_OFFSET + L["k"])
         L["disc_sl"] = sl
         # endplate changes live in the neighbouring vertebrae
@@ -259,7 +288,8 @@ def phantom_case(gradings: pd.DataFrame, size: str = "small", seed: int = 0, seq
         img *= 1 + tex_gain[tissue]*texture
         img = gaussian_filter(img, sigma=(0, 0.7/sp_h*min(sp_h, 1.0), 0.7/sp_w*min(sp_w, 1.0)), truncate=2.5)
         img *= bias
-        n1 = rng_n.standard_normal(img.shape, np.float32)*noise; n2 = rng_n.standard_normal(img.shape, np.float32)*noise
+        n1 = rng_n.standard_normal(img.shape, np.float32)*noise
+        n2 = rng_n.standard_normal(img.shape, np.float32)*noise
         images[seq] = np.sqrt((img + n1)**2 + n2**2)
     geometry = dict(spacing=(sp_d, sp_h, sp_w), shape=(D, H, W))
     return dict(mask=mask, images=images, tissue=tissue, geometry=geometry, levels=[L["k"] for L in levels])
@@ -268,10 +298,14 @@ def _smooth_noise(rng, shape):
     "Low-frequency texture in [-1, 1]: coarse noise, upsampled."
     D, H, W = shape
     coarse = rng.standard_normal((D, max(H//8, 2), max(W//8, 2))).astype(np.float32)
-    ri = np.linspace(0, coarse.shape[1] - 1, H); ci = np.linspace(0, coarse.shape[2] - 1, W)
-    r0 = np.floor(ri).astype(int); c0 = np.floor(ci).astype(int)
-    r1 = np.minimum(r0 + 1, coarse.shape[1] - 1); c1 = np.minimum(c0 + 1, coarse.shape[2] - 1)
-    fr = (ri - r0).astype(np.float32)[None, :, None]; fc = (ci - c0).astype(np.float32)[None, None, :]
+    ri = np.linspace(0, coarse.shape[1] - 1, H)
+    ci = np.linspace(0, coarse.shape[2] - 1, W)
+    r0 = np.floor(ri).astype(int)
+    c0 = np.floor(ci).astype(int)
+    r1 = np.minimum(r0 + 1, coarse.shape[1] - 1)
+    c1 = np.minimum(c0 + 1, coarse.shape[2] - 1)
+    fr = (ri - r0).astype(np.float32)[None, :, None]
+    fc = (ci - c0).astype(np.float32)[None, None, :]
     top = coarse[:, r0][:, :, c0]*(1 - fc) + coarse[:, r0][:, :, c1]*fc
     bot = coarse[:, r1][:, :, c0]*(1 - fc) + coarse[:, r1][:, :, c1]*fc
     return np.clip((top*(1 - fr) + bot*fr)/2, -1, 1)
@@ -308,32 +342,38 @@ def _one_case(job):
     gain = np.random.default_rng([seed, i, 1]).uniform(900, 1800)
     for seq, img in c["images"].items():
         name = f"{i}_{seq}.mha"
-        _write_mha(np.clip(img*gain, 0, 32767).astype(np.int16), c["geometry"]["spacing"], Path(dest)/"images"/name, False)
+        _write_mha(np.clip(img*gain, 0, 32767).astype(np.int16), c["geometry"]["spacing"], Path(dest)/"images"/name,
+                   False)
         _write_mha(c["mask"].astype(np.uint8), c["geometry"]["spacing"], Path(dest)/"masks"/name, True)
     return i, c["geometry"], len(c["levels"])
 
 # %% ../nbs/01_phantom.ipynb #63186f26
 def phantom_gradings(cases: int, seed: int = 42, quirks: bool = True) -> pd.DataFrame:
-    "The gradings table `make_phantom(cases=cases, seed=seed, quirks=quirks)` writes (each case: one real patient's rows)."
+    """The gradings table `make_phantom(cases=cases, seed=seed, quirks=quirks)` writes (each case: one real patient's
+    rows)."""
     real = read_gradings(real_tables()/"radiological_gradings.csv")
     pats = np.array(sorted(real.Patient.unique()))
     rng = np.random.default_rng([seed, 10**6])
     pick = rng.choice(pats, cases, replace=cases > len(pats))
     out = []
     for i, p in enumerate(pick, start=1):
-        g = real[real.Patient == p].copy(); g["Patient"] = i
+        g = real[real.Patient == p].copy()
+        g["Patient"] = i
         discs = g[g["IVD label"] >= 1]
         if quirks and rng.random() < 0.03 and len(discs) > 1:     # a disc the radiologist did not grade
             g = g.drop(index=rng.choice(discs.index[1:]))
         if quirks and rng.random() < 0.03:                          # a grading for a disc above the mask's top
-            extra = discs.iloc[[-1]].copy(); extra["IVD label"] = int(discs["IVD label"].max()) + 1; extra["extra"] = True
+            extra = discs.iloc[[-1]].copy()
+            extra["IVD label"] = int(discs["IVD label"].max()) + 1
+            extra["extra"] = True
             g = pd.concat([g, extra])
         out.append(g)
     return pd.concat(out, ignore_index=True)
 
 def make_phantom(dest, cases: int = 20, seed: int = 42, size: str = "small", sequences=("t2",), quirks: bool = True,
                  workers: int | None = None, progress: bool = True) -> Path:
-    "Write a synthetic dataset in the SPIDER layout: `images/`, `masks/`, `overview.csv`, `radiological_gradings.csv`, README."
+    """Write a synthetic dataset in the SPIDER layout: `images/`, `masks/`, `overview.csv`,
+    `radiological_gradings.csv`, README."""
     from tqdm.auto import tqdm
     if size not in SIZES: raise SpineError(f"unknown phantom size {size!r}; expected one of {list(SIZES)}")
     if cases < 1: raise SpineError(f"cases={cases}: expected at least 1")
@@ -353,9 +393,14 @@ def make_phantom(dest, cases: int = 20, seed: int = 42, size: str = "small", seq
     bar = tqdm(total=cases, desc=f"phantom {size}", disable=not progress, unit="case")
     if workers > 1:
         with ProcessPoolExecutor(workers) as ex:
-            for i, geom, n in ex.map(_one_case, jobs, chunksize=1): results[i] = (geom, n); bar.update()
+            for i, geom, n in ex.map(_one_case, jobs, chunksize=1):
+                results[i] = (geom, n)
+                bar.update()
     else:
-        for j in jobs: i, geom, n = _one_case(j); results[i] = (geom, n); bar.update()
+        for j in jobs:
+            i, geom, n = _one_case(j)
+            results[i] = (geom, n)
+            bar.update()
     bar.close()
     # overview.csv: a real T2 row per case as template, with this case's name and geometry
     rng = np.random.default_rng([seed, 10**6 + 1])
@@ -365,9 +410,12 @@ def make_phantom(dest, cases: int = 20, seed: int = 42, size: str = "small", seq
         for seq in sequences:
             r = ov.iloc[int(rng.integers(len(ov)))].copy()
             sp_d, sp_h, sp_w = geom["spacing"]
-            r["new_file_name"] = f"{i}_{seq}"; r["num_vertebrae"] = n; r["num_discs"] = n
+            r["new_file_name"] = f"{i}_{seq}"
+            r["num_vertebrae"] = n
+            r["num_discs"] = n
             r["subset"] = "training" if rng.random() < 172/210 else "validation"
-            r["PixelSpacing"] = f"[{sp_h:.6g}, {sp_w:.6g}]"; r["SpacingBetweenSlices"] = sp_d
+            r["PixelSpacing"] = f"[{sp_h:.6g}, {sp_w:.6g}]"
+            r["SpacingBetweenSlices"] = sp_d
             r["SliceThickness"] = round(sp_d*0.9, 2)
             rows.append(r)
     atomic_write_text(dest/"overview.csv", pd.DataFrame(rows)[list(ov.columns)].to_csv(index=False))
@@ -377,7 +425,8 @@ def make_phantom(dest, cases: int = 20, seed: int = 42, size: str = "small", seq
 
 PHANTOM_README = """# spine_nb phantom (synthetic)
 
-Synthetic lumbar spine MRI in the SPIDER layout, written by `spine_nb phantom` ({cases} cases, seed {seed}, size {size}).
+Synthetic lumbar spine MRI in the SPIDER layout, written by `spine_nb phantom`
+({cases} cases, seed {seed}, size {size}).
 The images and masks are drawn, not acquired. The gradings of each case are those of one real SPIDER patient, and
 overview.csv rows are real T2 rows with this phantom's names and geometry: both tables derive from SPIDER.
 

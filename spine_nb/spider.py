@@ -45,24 +45,31 @@ def parse_series_name(name: str) -> tuple[int, str]:
 def read_gradings(path) -> pd.DataFrame:
     "Read and check `radiological_gradings.csv`: all `GRADING_COLUMNS` present, integer values in `GRADING_RANGES`."
     path = Path(path)
-    if not path.is_file(): raise SpineError(f"{path}: gradings table not found; expected radiological_gradings.csv with columns {GRADING_COLUMNS}")
+    if not path.is_file():
+        raise SpineError(f"{path}: gradings table not found; expected radiological_gradings.csv with columns "
+                         f"{GRADING_COLUMNS}")
     try: df = pd.read_csv(path)
     except Exception as e: raise SpineError(f"{path}: cannot parse as CSV ({e})") from e
     df.columns = [c.strip() for c in df.columns]
     missing = [c for c in GRADING_COLUMNS if c not in df.columns]
     if missing: raise SpineError(f"{path}: missing columns {missing}; expected {GRADING_COLUMNS}")
     bad = df[GRADING_COLUMNS].isna().any(axis=1)
-    if bad.any(): raise SpineError(f"{path}: empty values in rows {list(df.index[bad][:10] + 2)} (file line numbers); expected integers in {GRADING_COLUMNS}")
+    if bad.any():
+        raise SpineError(f"{path}: empty values in rows {list(df.index[bad][:10] + 2)} (file line numbers); expected "
+                         f"integers in {GRADING_COLUMNS}")
     df = df[GRADING_COLUMNS].astype(int)
     for col, (lo, hi) in GRADING_RANGES.items():
         out = ~df[col].between(lo, hi)
-        if out.any(): raise SpineError(f"{path}: column {col!r} has values {[int(v) for v in sorted(df.loc[out, col].unique())[:10]]} outside {lo}..{hi}")
+        if out.any():
+            raise SpineError(f"{path}: column {col!r} has values "
+                             f"{[int(v) for v in sorted(df.loc[out, col].unique())[:10]]} outside {lo}..{hi}")
     return df
 
 def read_overview(path) -> pd.DataFrame:
     "Read and check `overview.csv` (one row per series; `new_file_name` and `subset` needed)."
     path = Path(path)
-    if not path.is_file(): raise SpineError(f"{path}: overview table not found; expected overview.csv with columns {OVERVIEW_COLUMNS}")
+    if not path.is_file():
+        raise SpineError(f"{path}: overview table not found; expected overview.csv with columns {OVERVIEW_COLUMNS}")
     try: df = pd.read_csv(path)
     except Exception as e: raise SpineError(f"{path}: cannot parse as CSV ({e})") from e
     missing = [c for c in OVERVIEW_COLUMNS if c not in df.columns]
@@ -80,7 +87,8 @@ def split_sizes(n: int, split: dict = PAPER_SPLIT) -> dict:
     "Patients per split for `n` patients, in the proportions of `split` (exactly `split` when `n` is its total)."
     if n < 3: raise SpineError(f"cannot split {n} patient(s) into train/val/test; expected at least 3")
     total = sum(split.values())
-    val = max(1, round(n*split["val"]/total)); test = max(1, round(n*split["test"]/total))
+    val = max(1, round(n*split["val"]/total))
+    test = max(1, round(n*split["test"]/total))
     train = n - val - test
     if train < 1: raise SpineError(f"cannot split {n} patients into train/val/test with at least one each")
     return dict(train=train, val=val, test=test)
@@ -91,7 +99,8 @@ def split_series(series, seed: int = 42, split: dict = PAPER_SPLIT):
     `series` is a DataFrame with a `patient` column (returns a copy with a `split` column)
     or a sequence of patient ids (returns a dict id -> split)."""
     if isinstance(series, pd.DataFrame):
-        if "patient" not in series.columns: raise SpineError(f"split_series: expected a 'patient' column, got {list(series.columns)}")
+        if "patient" not in series.columns:
+            raise SpineError(f"split_series: expected a 'patient' column, got {list(series.columns)}")
         patients = sorted(series["patient"].unique())
     else: patients = sorted(set(series))
     sizes = split_sizes(len(patients), split)
@@ -118,20 +127,29 @@ class Volume:
     def to_itk(self, array=None) -> sitk.Image:
         "An ITK image of `array` (default: this volume) in the file's original axis order and geometry."
         a = self.array if array is None else np.asarray(array)
-        if a.shape != self.array.shape: raise SpineError(f"array of shape {a.shape} does not match volume {self.path or ''} of shape {self.array.shape}")
+        if a.shape != self.array.shape:
+            raise SpineError(f"array of shape {a.shape} does not match volume {self.path or ''} of shape "
+                             f"{self.array.shape}")
         img = sitk.GetImageFromArray(np.ascontiguousarray(a.transpose(np.argsort(self.axes))))
-        sp = np.empty(3); sp[list(self.axes)] = self.spacing   # spacing in file-array order (z, y, x)
-        img.SetSpacing(tuple(float(v) for v in sp[::-1])); img.SetOrigin(self.origin); img.SetDirection(self.direction)
+        sp = np.empty(3)
+        sp[list(self.axes)] = self.spacing   # spacing in file-array order (z, y, x)
+        img.SetSpacing(tuple(float(v) for v in sp[::-1]))
+        img.SetOrigin(self.origin)
+        img.SetDirection(self.direction)
         return img
 
     @property
     def affine(self) -> np.ndarray:
         "4x4 voxel (D, H, W) -> RAS mm affine, for NIfTI outputs (nibabel)."
         img = self.to_itk(np.zeros(self.array.shape, np.uint8))
-        dirm = np.array(img.GetDirection()).reshape(3, 3); sp = np.array(img.GetSpacing())
-        A = np.eye(4); A[:3, :3] = dirm*sp; A[:3, 3] = img.GetOrigin()
+        dirm = np.array(img.GetDirection()).reshape(3, 3)
+        sp = np.array(img.GetSpacing())
+        A = np.eye(4)
+        A[:3, :3] = dirm*sp
+        A[:3, 3] = img.GetOrigin()
         # (D, H, W) array index -> ITK index (x, y, z): array axes of the file are (z, y, x)
-        perm = np.zeros((4, 4)); perm[3, 3] = 1
+        perm = np.zeros((4, 4))
+        perm[3, 3] = 1
         for i, ax in enumerate(self.axes): perm[2 - ax, i] = 1
         return np.diag([-1, -1, 1, 1]) @ A @ perm   # LPS -> RAS
 
@@ -145,7 +163,8 @@ def read_volume(path, check_finite: bool = True) -> Volume:
         msg = str(e).strip().splitlines()
         raise SpineError(f"{path}: unreadable or truncated image ({msg[-1] if msg else e})") from None
     if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
-        raise SpineError(f"{path}: expected a 3D single-channel image, got {img.GetDimension()}D with {img.GetNumberOfComponentsPerPixel()} component(s)")
+        raise SpineError(f"{path}: expected a 3D single-channel image, got {img.GetDimension()}D with "
+                         f"{img.GetNumberOfComponentsPerPixel()} component(s)")
     a = sitk.GetArrayFromImage(img)            # (z, y, x)
     sp = np.array(img.GetSpacing())[::-1]      # spacing in array order
     d = int(np.argmax(sp))
@@ -173,9 +192,11 @@ def read_case(image_path, mask_path) -> tuple[Volume, Volume]:
     "Read an image and its anatomy mask; shape and spacing must agree, intensities must be finite."
     img, msk = read_volume(image_path), read_volume(mask_path, check_finite=False)
     if img.shape != msk.shape:
-        raise SpineError(f"{mask_path}: mask shape {msk.shape} differs from image {image_path} shape {img.shape}; expected the same grid")
+        raise SpineError(f"{mask_path}: mask shape {msk.shape} differs from image {image_path} shape {img.shape}; "
+                         f"expected the same grid")
     if not np.allclose(img.spacing, msk.spacing, rtol=1e-3, atol=1e-4):
-        raise SpineError(f"{mask_path}: mask spacing {msk.spacing} differs from image {image_path} spacing {img.spacing}; expected the same grid")
+        raise SpineError(f"{mask_path}: mask spacing {msk.spacing} differs from image {image_path} spacing "
+                         f"{img.spacing}; expected the same grid")
     if msk.array.dtype.kind == "f":
         if not np.all(np.isfinite(msk.array)) or np.any(msk.array != np.round(msk.array)):
             raise SpineError(f"{mask_path}: non-integer labels; expected integer anatomy labels")
@@ -197,11 +218,13 @@ class Spider:
     def __getitem__(self, k): return self.series[k]
     def __iter__(self): return (r for _, r in self.series.iterrows())
     def __getattr__(self, k):   # behave like the series table for anything else (columns, query, ...)
-        if k.startswith("__") or k in ("root", "series", "gradings", "overview", "report", "sequence"): raise AttributeError(k)
+        if k.startswith("__") or k in ("root", "series", "gradings", "overview", "report", "sequence"):
+            raise AttributeError(k)
         return getattr(self.series, k)
     def __repr__(self):
         counts = self.series.split.value_counts().to_dict() if len(self.series) else {}
-        return f"Spider({str(self.root)!r}: {len(self)} {self.sequence} series, split {counts}, {len(self.report)} report rows)"
+        return (f"Spider({str(self.root)!r}: {len(self)} {self.sequence} series, split {counts}, "
+                f"{len(self.report)} report rows)")
 
     def subset(self, split: str) -> pd.DataFrame:
         "The series of one split (`train`, `val` or `test`)."
@@ -214,52 +237,70 @@ class Spider:
         return g[(g.Patient == patient) & (g["IVD label"] >= 1)]
 
 # %% ../nbs/00_spider.ipynb #8edff897
-def _report_row(kind, detail, patient=None, series=None): return dict(kind=kind, patient=patient, series=series, detail=detail)
+def _report_row(kind, detail, patient=None, series=None):
+    return dict(kind=kind, patient=patient, series=series, detail=detail)
 
 def read_spider(root, sequence: str = "t2", seed: int = 42, split: dict = PAPER_SPLIT, warn: bool = True) -> Spider:
-    "Read a SPIDER folder: the series of `sequence` with image, mask and patient split, the tables, and a report of quirks."
+    """Read a SPIDER folder: the series of `sequence` with image, mask and patient split, the tables, and a report of
+    quirks."""
     root = Path(root)
     if sequence not in SEQUENCES: raise SpineError(f"unknown sequence {sequence!r}; expected one of {list(SEQUENCES)}")
-    if not root.is_dir(): raise SpineError(f"{root}: not a folder; expected a SPIDER folder with images/, masks/, overview.csv, radiological_gradings.csv")
+    if not root.is_dir():
+        raise SpineError(f"{root}: not a folder; expected a SPIDER folder with images/, masks/, overview.csv, "
+                         f"radiological_gradings.csv")
     for sub in ("images", "masks"):
-        if not (root/sub).is_dir(): raise SpineError(f"{root}: no {sub}/ folder; expected the SPIDER layout images/, masks/, overview.csv, radiological_gradings.csv")
+        if not (root/sub).is_dir():
+            raise SpineError(f"{root}: no {sub}/ folder; expected the SPIDER layout images/, masks/, overview.csv, "
+                             f"radiological_gradings.csv")
     gradings = read_gradings(root/"radiological_gradings.csv")
     overview = read_overview(root/"overview.csv")
     rows, report = [], []
     images = {p.name: p for p in sorted((root/"images").glob("*.mha"))}
     masks = {p.name: p for p in sorted((root/"masks").glob("*.mha"))}
-    if not images: raise SpineError(f"{root/'images'}: no .mha files; expected images named {{patient}}_{{t1|t2|t2_SPACE}}.mha")
+    if not images:
+        raise SpineError(f"{root/'images'}: no .mha files; expected images named {{patient}}_{{t1|t2|t2_SPACE}}.mha")
     for name, img in images.items():
         try: patient, seq = parse_series_name(name)
-        except SpineError as e: report.append(_report_row("unrecognised_file", str(e), series=name)); continue
+        except SpineError as e:
+            report.append(_report_row("unrecognised_file", str(e), series=name))
+            continue
         if seq != sequence: continue
         if name not in masks: raise SpineError(f"{img}: image has no mask; expected {root/'masks'/name}")
         rows.append(dict(name=name[:-4], patient=patient, sequence=seq, image=str(img), mask=str(masks[name])))
     for name in sorted(set(masks) - set(images)):
         report.append(_report_row("mask_without_image", f"{root/'masks'/name} has no image", series=name[:-4]))
-    if not rows: raise SpineError(f"{root/'images'}: no {sequence} series; expected files named {{patient}}_{sequence}.mha")
+    if not rows:
+        raise SpineError(f"{root/'images'}: no {sequence} series; expected files named {{patient}}_{sequence}.mha")
     series = pd.DataFrame(rows)
     # the quirks
     for _, r in gradings[gradings["IVD label"] == 0].iterrows():
-        report.append(_report_row("ivd_label_0", "gradings row with IVD label 0 matches no disc (discs are mask labels 201..225); ignored", patient=int(r.Patient)))
+        report.append(_report_row("ivd_label_0",
+                                  "gradings row with IVD label 0 matches no disc (discs are mask labels 201..225); "
+                                  "ignored", patient=int(r.Patient)))
     chosen = set(series.patient)
     for name in sorted(images):
         try: patient, seq = parse_series_name(name)
         except SpineError: continue
         if seq != sequence:
             beside = f"beside {sequence}" if patient in chosen else f"no {sequence} series for this patient"
-            report.append(_report_row("other_sequence", f"{seq} series ({beside}); not used", patient=patient, series=name[:-4]))
+            report.append(_report_row("other_sequence", f"{seq} series ({beside}); not used", patient=patient,
+                                      series=name[:-4]))
     for p in sorted(set(gradings.Patient) - chosen):
-        report.append(_report_row("patient_without_series", f"patient has gradings but no {sequence} series", patient=int(p)))
+        report.append(_report_row("patient_without_series", f"patient has gradings but no {sequence} series",
+                                  patient=int(p)))
     graded = set(gradings.loc[gradings["IVD label"] >= 1, "Patient"])
     series["graded"] = series.patient.isin(graded)
     for _, r in series[~series.graded].iterrows():
-        report.append(_report_row("series_without_gradings", "no gradings for this patient: its pathology maps are unknown", patient=int(r.patient), series=r["name"]))
+        report.append(_report_row("series_without_gradings",
+                                  "no gradings for this patient: its pathology maps are unknown",
+                                  patient=int(r.patient), series=r["name"]))
     names_in_overview = set(overview.new_file_name.astype(str).str.strip())
     for n in sorted(set(series["name"]) - names_in_overview):
-        report.append(_report_row("series_not_in_overview", "series missing from overview.csv", series=n, patient=parse_series_name(n)[0]))
+        report.append(_report_row("series_not_in_overview", "series missing from overview.csv", series=n,
+                                  patient=parse_series_name(n)[0]))
     for n in sorted(names_in_overview - {k[:-4] for k in images}):
-        report.append(_report_row("overview_without_file", f"listed in overview.csv but no {root/'images'/(n + '.mha')}", series=n))
+        report.append(_report_row("overview_without_file",
+                                  f"listed in overview.csv but no {root/'images'/(n + '.mha')}", series=n))
     ov = overview.assign(new_file_name=overview.new_file_name.astype(str).str.strip()).set_index("new_file_name")
     series["subset"] = series["name"].map(ov["subset"]) if ov.index.is_unique else None
     n_discs = gradings[gradings["IVD label"] >= 1].groupby("Patient").size()
@@ -267,12 +308,14 @@ def read_spider(root, sequence: str = "t2", seed: int = 42, split: dict = PAPER_
     series = split_series(series.sort_values(["patient", "name"]).reset_index(drop=True), seed=seed, split=split)
     report = pd.DataFrame(report, columns=["kind", "patient", "series", "detail"])
     if warn and len(report):
-        warnings.warn(f"{root}: data report: " + ", ".join(f"{k} x{v}" for k, v in report.kind.value_counts().items()), stacklevel=2)
+        warnings.warn(f"{root}: data report: " + ", ".join(f"{k} x{v}" for k, v in report.kind.value_counts().items()),
+                      stacklevel=2)
     return Spider(root, series, gradings, overview, report, sequence)
 
 # %% ../nbs/00_spider.ipynb #e3f0c547
 def placeholder_spider(dest, tables=None) -> Path:
-    "Lay out a SPIDER folder of empty `.mha` placeholders named after `overview.csv` (default: the real tables), to test the reader."
+    """Lay out a SPIDER folder of empty `.mha` placeholders named after `overview.csv` (default: the real tables), to
+    test the reader."""
     dest, tables = Path(dest), Path(tables or real_tables())
     for sub in ("images", "masks"): (dest/sub).mkdir(parents=True, exist_ok=True)
     for f in ("overview.csv", "radiological_gradings.csv"): shutil.copy(tables/f, dest/f)
@@ -287,19 +330,26 @@ def write_split(spider: Spider, path) -> Path:
 
 # %% ../nbs/00_spider.ipynb #d961b3f6
 def audit_masks(spider: Spider, warn: bool = True) -> pd.DataFrame:
-    "Read every mask of `spider`; report discs without gradings and gradings without discs (also added to `spider.report`)."
+    """Read every mask of `spider`; report discs without gradings and gradings without discs (also added to
+    `spider.report`)."""
     rows = []
     for _, s in spider.series.iterrows():
         discs = set(disc_numbers(read_volume(s["mask"], check_finite=False).array))
         graded = set(spider.case_gradings(s.patient)["IVD label"])
         for n in sorted(discs - graded):
-            rows.append(_report_row("disc_without_grading", f"mask label {DISC_OFFSET + n} ({DISC_LEVELS.get(n, n)}) has no grading", int(s.patient), s["name"]))
+            rows.append(_report_row("disc_without_grading",
+                                    f"mask label {DISC_OFFSET + n} ({DISC_LEVELS.get(n, n)}) has no grading",
+                                    int(s.patient), s["name"]))
         for n in sorted(graded - discs):
-            rows.append(_report_row("grading_without_disc", f"grading for IVD label {n} ({DISC_LEVELS.get(n, n)}) but the mask has no label {DISC_OFFSET + n}", int(s.patient), s["name"]))
+            rows.append(_report_row("grading_without_disc",
+                                    f"grading for IVD label {n} ({DISC_LEVELS.get(n, n)}) but the mask has no label "
+                                    f"{DISC_OFFSET + n}", int(s.patient), s["name"]))
     new = pd.DataFrame(rows, columns=["kind", "patient", "series", "detail"])
-    spider.report = pd.concat([spider.report[~spider.report.kind.isin(["disc_without_grading", "grading_without_disc"])], new], ignore_index=True)
+    kept = spider.report[~spider.report.kind.isin(["disc_without_grading", "grading_without_disc"])]
+    spider.report = pd.concat([kept, new], ignore_index=True)
     if warn and len(new):
-        warnings.warn(f"{spider.root}: masks vs gradings: " + ", ".join(f"{k} x{v}" for k, v in new.kind.value_counts().items()), stacklevel=2)
+        counts = ", ".join(f"{k} x{v}" for k, v in new.kind.value_counts().items())
+        warnings.warn(f"{spider.root}: masks vs gradings: {counts}", stacklevel=2)
     return new
 
 # %% ../nbs/00_spider.ipynb #a1246e0c
@@ -314,10 +364,12 @@ SPIDER_FILES = {
 # %% ../nbs/00_spider.ipynb #25069741
 _NET_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError)
 
-def download(url: str, dest, sha256: str, retries: int = 5, timeout: float = 60, chunk: int = 1 << 20, progress: bool = True) -> Path:
+def download(url: str, dest, sha256: str, retries: int = 5, timeout: float = 60, chunk: int = 1 << 20,
+             progress: bool = True) -> Path:
     "Download `url` to `dest`, resuming `dest.part` with HTTP Range, renaming into place only when `sha256` matches."
     from tqdm.auto import tqdm
-    dest = Path(dest); part = dest.with_name(dest.name + ".part")
+    dest = Path(dest)
+    part = dest.with_name(dest.name + ".part")
     if dest.exists():
         if sha256sum(dest) == sha256: return dest
         raise SpineError(f"{dest}: exists but its sha256 is not the expected {sha256}; delete it to download again")
@@ -329,18 +381,23 @@ def download(url: str, dest, sha256: str, retries: int = 5, timeout: float = 60,
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 if start and r.status == 200: start = 0           # server ignored Range: start over
                 total = start + int(r.headers.get("Content-Length") or 0) or None
-                with open(part, "ab" if start else "wb") as f, tqdm(total=total, initial=start, unit="B", unit_scale=True,
-                                                                   desc=dest.name, disable=not progress, leave=False) as bar:
+                bar = tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=dest.name, disable=not progress,
+                           leave=False)
+                with open(part, "ab" if start else "wb") as f, bar:
                     got = start
                     while b := r.read(chunk):
-                        f.write(b); got += len(b); bar.update(len(b))
+                        f.write(b)
+                        got += len(b)
+                        bar.update(len(b))
                 if total and got < total: raise ConnectionError(f"connection closed after {got} of {total} bytes")
             break
         except urllib.error.HTTPError as e:
             if e.code == 416 and start: break                     # nothing left to fetch: the part is complete
             if e.code < 500 or attempt == retries: raise SpineError(f"{url}: HTTP {e.code} {e.reason}") from None
         except _NET_ERRORS as e:
-            if attempt == retries: raise SpineError(f"{url}: download failed after {retries + 1} attempts ({e}); run again to resume from {part}") from None
+            if attempt == retries:
+                raise SpineError(f"{url}: download failed after {retries + 1} attempts ({e}); run again to resume from "
+                                 f"{part}") from None
         time.sleep(min(0.2*2**attempt, 10))
     got = sha256sum(part)
     if got != sha256:
@@ -351,7 +408,8 @@ def download(url: str, dest, sha256: str, retries: int = 5, timeout: float = 60,
 
 # %% ../nbs/00_spider.ipynb #3dc5c0ac
 def unzip_into(archive, dest) -> Path:
-    "Extract `archive` into folder `dest` (e.g. `images/`) via a temporary folder; a single top folder inside the zip is flattened."
+    """Extract `archive` into folder `dest` (e.g. `images/`) via a temporary folder; a single top folder inside the zip
+    is flattened."""
     archive, dest = Path(archive), Path(dest)
     if dest.is_dir(): return dest
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
@@ -365,12 +423,15 @@ def unzip_into(archive, dest) -> Path:
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
-def fetch_spider(dest, base_url: str = ZENODO_URL, files: dict = SPIDER_FILES, retries: int = 5, progress: bool = True) -> Path:
+def fetch_spider(dest, base_url: str = ZENODO_URL, files: dict = SPIDER_FILES, retries: int = 5,
+                 progress: bool = True) -> Path:
     "Download the SPIDER record into `dest` (resumable, sha256-verified) and unzip `images/` and `masks/`."
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
     for name, sha in files.items():
         if name.endswith(".zip") and (dest/name[:-4]).is_dir(): continue      # already downloaded and extracted
         f = download(f"{base_url.rstrip('/')}/{name}", dest/name, sha, retries=retries, progress=progress)
         if name.endswith(".zip"):
-            unzip_into(f, dest/name[:-4]); f.unlink()
+            unzip_into(f, dest/name[:-4])
+            f.unlink()
     return dest

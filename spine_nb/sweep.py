@@ -32,7 +32,8 @@ def run_id(params: dict) -> str:
     return "-".join([cfg.strategy, cfg.arch, cfg.loss] + ([slug] if slug else []) + [digest])
 
 def grid(preset: str = "paper", strategies=None, archs=None, losses=None, pathologies=None, **overrides) -> list[dict]:
-    "Every run of the grid: the preset's parameters (plus `overrides`) with strategy, arch, loss and, for binary, pathology."
+    """Every run of the grid: the preset's parameters (plus `overrides`) with strategy, arch, loss and, for binary,
+    pathology."""
     if preset not in PRESETS: raise ConfigError(f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
     base = {**PRESETS[preset], **overrides}
     names = channels(base.get("pathology_set", "spider9"))
@@ -61,18 +62,23 @@ def run_status(run_dir) -> str:
     if st.is_file(): return json.loads(st.read_text()).get("status", "started")
     return "started" if (run_dir/"checkpoints").is_dir() else "new"
 
-def execute_run(run: dict, runs_dir, data_dir: str = "", extra: dict | None = None, template=None, kernel: str = "python3") -> dict:
+def execute_run(run: dict, runs_dir, data_dir: str = "", extra: dict | None = None, template=None,
+                kernel: str = "python3") -> dict:
     "Execute one run of the grid with papermill (unless finished); returns `run_id`, `status`, `seconds`, `error`."
     import papermill as pm
-    runs_dir = Path(runs_dir); rid = run["run_id"]; out = runs_dir/rid
+    runs_dir = Path(runs_dir)
+    rid = run["run_id"]
+    out = runs_dir/rid
     if run_status(out) == "finished": return dict(run_id=rid, status="finished", seconds=0.0, error=None, skipped=True)
     out.mkdir(parents=True, exist_ok=True)
     params = {k: v for k, v in run.items() if k in RUN_KEYS}
     # the notebook runs with nbs/ as its working directory: hand it absolute paths
-    params.update(extra or {}); params.update(data_dir=str(Path(data_dir).resolve()) if data_dir else "", out_dir=str(out.resolve()))
+    params.update(extra or {})
+    params.update(data_dir=str(Path(data_dir).resolve()) if data_dir else "", out_dir=str(out.resolve()))
     if isinstance(params.get("roi"), (list, tuple)): params["roi"] = ",".join(str(int(v)) for v in params["roi"])
     t0 = time.time()
-    atomic_write_text(out/"status.json", json.dumps(dict(run_id=rid, status="started", started=t0, host=os.uname().nodename,
+    atomic_write_text(out/"status.json",
+                      json.dumps(dict(run_id=rid, status="started", started=t0, host=os.uname().nodename,
                                                        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))))
     error = None
     try:
@@ -100,14 +106,19 @@ def _client(executor, gpus=None, per_gpu: int = 1, workers: int = 2):
     from distributed import Client, LocalCluster
     if executor == "local":
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster); return client, [client, cluster]
+        client = Client(cluster)
+        return client, [client, cluster]
     if executor == "gpus":
         gpus = list(gpus) if gpus else [str(i) for i in range(_gpu_count())]
         if not gpus: raise ConfigError("executor='gpus' but no GPU is visible; use the sequential executor")
-        cluster = LocalCluster(n_workers=len(gpus)*per_gpu, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster); client.register_plugin(PinGPU(gpus))
+        cluster = LocalCluster(n_workers=len(gpus)*per_gpu, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+        client.register_plugin(PinGPU(gpus))
         return client, [client, cluster]
-    if isinstance(executor, str): c = Client(executor); return c, [c]
+    if isinstance(executor, str):
+        c = Client(executor)
+        return c, [c]
     return executor, []
 
 def _gpu_count() -> int:
@@ -116,9 +127,11 @@ def _gpu_count() -> int:
 
 def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", gpus=None, per_gpu: int = 1,
               extra: dict | None = None, progress: bool = True, retries: int = 2, workers: int = 2) -> pd.DataFrame:
-    "Execute `runs` (from `grid`) with one executor; returns one row per run (status, seconds, error) and writes `runs_dir/sweep.csv`."
+    """Execute `runs` (from `grid`) with one executor; returns one row per run (status, seconds, error) and writes
+    `runs_dir/sweep.csv`."""
     from tqdm.auto import tqdm
-    runs_dir = Path(runs_dir).resolve(); runs_dir.mkdir(parents=True, exist_ok=True)
+    runs_dir = Path(runs_dir).resolve()
+    runs_dir.mkdir(parents=True, exist_ok=True)
     data_dir = str(Path(data_dir).resolve()) if data_dir else ""
     ids = [r["run_id"] for r in runs]
     if len(set(ids)) != len(ids): raise ConfigError("the grid has duplicate run ids")
@@ -132,24 +145,33 @@ def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", g
     show(0)
     if executor == "sequential":
         for r in todo:
-            show(1); results[r["run_id"]] = execute_run(r, runs_dir, data_dir, extra); bar.update(); show(0)
+            show(1)
+            results[r["run_id"]] = execute_run(r, runs_dir, data_dir, extra)
+            bar.update()
+            show(0)
     else:
         from distributed import as_completed
         client, opened = _client(executor, gpus, per_gpu, workers)
         try:
             futs = client.map(execute_run, todo, runs_dir=str(runs_dir.resolve()), data_dir=str(data_dir), extra=extra,
                               key=[f"spine_nb-{r['run_id']}" for r in todo], pure=False, retries=retries)
-            pending = len(futs); show(pending)
+            pending = len(futs)
+            show(pending)
             for f in as_completed(futs):
                 pending -= 1
                 try: res = f.result()
                 except Exception as e:      # the task itself died (e.g. its workers kept dying): record, go on
-                    rid = f.key.removeprefix("spine_nb-"); res = dict(run_id=rid, status="failed", seconds=None, error=f"{type(e).__name__}: {e}", skipped=False)
-                results[res["run_id"]] = res; bar.update(); show(pending)
+                    rid = f.key.removeprefix("spine_nb-")
+                    res = dict(run_id=rid, status="failed", seconds=None, error=f"{type(e).__name__}: {e}",
+                               skipped=False)
+                results[res["run_id"]] = res
+                bar.update()
+                show(pending)
         finally:
             for o in opened: o.close()
     bar.close()
-    table = pd.DataFrame([dict({k: r.get(k) for k in ("run_id", "strategy", "arch", "loss", "pathology")}, **{k: v for k, v in results[r["run_id"]].items() if k != "run_id"})
+    table = pd.DataFrame([dict({k: r.get(k) for k in ("run_id", "strategy", "arch", "loss", "pathology")},
+                               **{k: v for k, v in results[r["run_id"]].items() if k != "run_id"})
                           for r in runs])
     atomic_write_text(runs_dir/"sweep.csv", table.to_csv(index=False))
     return table

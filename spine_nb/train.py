@@ -147,7 +147,8 @@ def load_checkpoint(path) -> dict:
     "A checkpoint, loaded with `weights_only=True`; an unreadable one is an error naming the file."
     try: return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise SpineError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to start this run again") from None
+        raise SpineError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to start this run "
+                         "again") from None
 
 def check_same_run(saved: dict | RunConfig, cfg: RunConfig, where):
     "Refuse to resume or reuse `where` when it holds a run of another configuration."
@@ -165,7 +166,8 @@ def slim_last_checkpoint(path) -> Path:
 
 # %% ../nbs/07_train.ipynb #6bc488d9
 def resume_state(out_dir, cfg: RunConfig) -> str:
-    "`finished` (metrics.json of this configuration), `resume` (last.pt of it) or `new`; another configuration is an error."
+    """`finished` (metrics.json of this configuration), `resume` (last.pt of it) or `new`; another configuration is an
+    error."""
     out_dir = Path(out_dir)
     if (out_dir/"metrics.json").is_file():
         check_same_run(json.loads((out_dir/"metrics.json").read_text())["config"], cfg, out_dir)
@@ -203,7 +205,8 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
     if fast and cuda: torch.backends.cudnn.benchmark = True       # after set_determinism, which turns it off
     if tune["channels_last"]: net = net.to(memory_format=torch.channels_last_3d)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=fast and cuda)
-    scaler = torch.amp.GradScaler(device.type, enabled=False)   # bf16 autocast needs no loss scaling; kept for fp16 users
+    scaler = torch.amp.GradScaler(device.type,
+                                  enabled=False)   # bf16 autocast needs no loss scaling; kept for fp16 users
     start, history, best, train_s, val_s = 1, [], dict(epoch=0, score=-np.inf), 0.0, 0.0
     if (ck/"last.pt").is_file():
         st = load_checkpoint(ck/"last.pt")
@@ -269,7 +272,8 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
         history.append(row)
         stop = cfg.stop_after and done_now >= cfg.stop_after and epoch < cfg.epochs
         if validate_now or stop:
-            save_checkpoint(ck/"last.pt", model=net.state_dict(), optimizer=opt.state_dict(), scaler=scaler.state_dict(),
+            save_checkpoint(ck/"last.pt", model=net.state_dict(), optimizer=opt.state_dict(),
+                            scaler=scaler.state_dict(),
                             epoch=epoch, rng=rng_state(), config=cfg.asdict(), history=history, best=best,
                             train_seconds=train_s, val_seconds=val_s)
         atomic_write_text(out_dir/"history.csv", pd.DataFrame(history).to_csv(index=False))

@@ -25,7 +25,8 @@ DIFF_COLOURS = {"true positive": "#2ca02c", "false positive": "#d62728", "false 
 PLANES = {"sagittal": 0, "coronal": 2, "axial": 1}   # the axis of (D, H, W) that a slice of the plane fixes
 
 def take(a: np.ndarray, plane: str, k: int) -> np.ndarray:
-    "Slice `k` of the last three axes of `a` in `plane`, rows top to bottom: sagittal (H, W) native; coronal (H, D); axial (W, D)."
+    """Slice `k` of the last three axes of `a` in `plane`, rows top to bottom: sagittal (H, W) native; coronal (H, D);
+    axial (W, D)."""
     ax = PLANES[plane] + a.ndim - 3
     s = np.take(a, int(np.clip(k, 0, a.shape[ax] - 1)), axis=ax)
     return s if plane == "sagittal" else np.swapaxes(s, -1, -2)
@@ -36,7 +37,9 @@ def overlay_rgba(masks: np.ndarray, show, opacity: float) -> np.ndarray:
     out = np.zeros(masks.shape[1:] + (4,), np.float32)
     for k in range(masks.shape[0]):
         if not show[k]: continue
-        m = masks[k]; out[m, :3] = to_rgb(PALETTE[k % len(PALETTE)]); out[m, 3] = opacity
+        m = masks[k]
+        out[m, :3] = to_rgb(PALETTE[k % len(PALETTE)])
+        out[m, 3] = opacity
     return out
 
 ANATOMY_COLOURS = {"vertebrae": "#ffffff", "canal": "#00e5ff", "discs": "#ffe119"}
@@ -44,57 +47,74 @@ ANATOMY_COLOURS = {"vertebrae": "#ffffff", "canal": "#00e5ff", "discs": "#ffe119
 def anatomy_group(labels: np.ndarray) -> np.ndarray:
     "SPIDER mask labels -> 0 background, 1 vertebra (1-99), 2 spinal canal (100), 3 disc (201-299)."
     g = np.zeros(labels.shape, np.uint8)
-    g[(labels > 0) & (labels < 100)] = 1; g[labels == 100] = 2; g[labels > DISC_OFFSET] = 3
+    g[(labels > 0) & (labels < 100)] = 1
+    g[labels == 100] = 2
+    g[labels > DISC_OFFSET] = 3
     return g
 
 def outline_rgba(labels: np.ndarray, opacity: float = 0.9) -> np.ndarray:
-    "`(h, w)` SPIDER labels -> RGBA with the one-pixel boundary of every structure (vertebrae white, canal cyan, discs yellow)."
+    """`(h, w)` SPIDER labels -> RGBA with the one-pixel boundary of every structure (vertebrae white, canal cyan,
+    discs yellow)."""
     from matplotlib.colors import to_rgb
     lab = np.asarray(labels)
     edge = np.zeros(lab.shape, bool)
-    edge[:-1] |= lab[:-1] != lab[1:]; edge[1:] |= lab[:-1] != lab[1:]
-    edge[:, :-1] |= lab[:, :-1] != lab[:, 1:]; edge[:, 1:] |= lab[:, :-1] != lab[:, 1:]
+    edge[:-1] |= lab[:-1] != lab[1:]
+    edge[1:] |= lab[:-1] != lab[1:]
+    edge[:, :-1] |= lab[:, :-1] != lab[:, 1:]
+    edge[:, 1:] |= lab[:, :-1] != lab[:, 1:]
     edge &= lab > 0                                    # draw on the structure's side of the boundary
-    g = anatomy_group(lab); out = np.zeros(lab.shape + (4,), np.float32)
+    g = anatomy_group(lab)
+    out = np.zeros(lab.shape + (4,), np.float32)
     for k, name in enumerate(ANATOMY_COLOURS, start=1):
-        m = edge & (g == k); out[m, :3] = to_rgb(ANATOMY_COLOURS[name]); out[m, 3] = opacity
+        m = edge & (g == k)
+        out[m, :3] = to_rgb(ANATOMY_COLOURS[name])
+        out[m, 3] = opacity
     return out
 
 def diff_rgba(truth: np.ndarray, pred: np.ndarray, show, opacity: float) -> np.ndarray:
     "True positive / false positive / false negative colours over the shown channels."
     from matplotlib.colors import to_rgb
     s = np.asarray(show, bool)
-    t, p = truth[s].any(0) if s.any() else np.zeros(truth.shape[1:], bool), pred[s].any(0) if s.any() else np.zeros(truth.shape[1:], bool)
+    none = np.zeros(truth.shape[1:], bool)
+    t = truth[s].any(0) if s.any() else none
+    p = pred[s].any(0) if s.any() else none
     out = np.zeros(t.shape + (4,), np.float32)
     for m, c in ((t & p, "true positive"), (p & ~t, "false positive"), (t & ~p, "false negative")):
-        out[m, :3] = to_rgb(DIFF_COLOURS[c]); out[m, 3] = opacity
+        out[m, :3] = to_rgb(DIFF_COLOURS[c])
+        out[m, 3] = opacity
     return out
 
 # %% ../nbs/10_viewer.ipynb #358084c6
 class MaskViewer:
-    "One case: image `(D, H, W)`, true and predicted pathology maps `(n, D, H, W)`, optional anatomy labels; widgets or a static PNG."
-    def __init__(self, image, truth, pred=None, names=None, anatomy=None, title: str = "", spacing=None, cases: dict | None = None):
-        self.cases = cases or {}                         # name -> loader returning the kwargs of another case (case dropdown)
+    """One case: image `(D, H, W)`, true and predicted pathology maps `(n, D, H, W)`, optional anatomy labels; widgets
+    or a static PNG."""
+    def __init__(self, image, truth, pred=None, names=None, anatomy=None, title: str = "", spacing=None,
+                 cases: dict | None = None):
+        self.cases = cases or {}        # name -> loader returning the kwargs of another case (the case dropdown)
         self._set(image, truth, pred, names, anatomy, title, spacing)
         self.plane, self.opacity = "sagittal", 0.55
         self.index = self.image.shape[0] // 2
         self.show = [True]*self.n
-        self.outline = self.anatomy is not None       # anatomy outline layer (vertebrae / canal / discs), when there is one
-        self._fig = None; self._widget = None
+        self.outline = self.anatomy is not None       # the outline of vertebrae, canal and discs, when there is one
+        self._fig = None
+        self._widget = None
 
     def _set(self, image, truth, pred, names, anatomy, title, spacing=None):
         self.image = np.asarray(image, np.float32)
         self.truth = np.asarray(truth, bool)
         if self.truth.ndim != 4 or self.truth.shape[1:] != self.image.shape:
-            raise SpineError(f"truth of shape {self.truth.shape} does not match image {self.image.shape}; expected (n, D, H, W)")
+            raise SpineError(f"truth of shape {self.truth.shape} does not match image {self.image.shape}; expected (n, "
+                             f"D, H, W)")
         self.pred = None if pred is None else np.asarray(pred, bool)
         if self.pred is not None and self.pred.shape != self.truth.shape:
-            raise SpineError(f"prediction of shape {self.pred.shape} does not match the ground truth {self.truth.shape}")
+            raise SpineError(f"prediction of shape {self.pred.shape} does not match the ground truth "
+                             f"{self.truth.shape}")
         self.n = self.truth.shape[0]
         self.names = list(names) if names is not None else [f"channel {k}" for k in range(self.n)]
         self.anatomy = None if anatomy is None else np.asarray(anatomy)
         self.title, self.spacing = title, (None if spacing is None else tuple(float(x) for x in spacing))
-        lo, hi = np.percentile(self.image, [0.5, 99.5]); self._clim = (float(lo), float(hi) if hi > lo else float(lo) + 1)
+        lo, hi = np.percentile(self.image, [0.5, 99.5])
+        self._clim = (float(lo), float(hi) if hi > lo else float(lo) + 1)
 
     # --- drawing: built once, then only set_data ---------------------------------------------------
     def _panels(self):
@@ -131,42 +151,60 @@ class MaskViewer:
                 base = ax.imshow(img, cmap="gray", vmin=self._clim[0], vmax=self._clim[1], interpolation="nearest")
                 lines = ax.imshow(edge, interpolation="nearest")
                 top = ax.imshow(o, interpolation="nearest")
-                self._ims.append((base, lines, top)); ax.set_title(name, fontsize=9); ax.set_axis_off()
+                self._ims.append((base, lines, top))
+                ax.set_title(name, fontsize=9)
+                ax.set_axis_off()
             self._suptitle = self._fig.suptitle("", fontsize=9)
             self._fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.86, wspace=0.03)
         for (base, lines, top), o, ax in zip(self._ims, overs, self._axes):
-            base.set_data(img); lines.set_data(edge); top.set_data(o)
+            base.set_data(img)
+            lines.set_data(edge)
+            top.set_data(o)
             base.set_extent((-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5))
-            lines.set_extent(base.get_extent()); top.set_extent(base.get_extent())
-            ax.set_xlim(-0.5, img.shape[1] - 0.5); ax.set_ylim(img.shape[0] - 0.5, -0.5); ax.set_aspect(self._aspect())
+            lines.set_extent(base.get_extent())
+            top.set_extent(base.get_extent())
+            ax.set_xlim(-0.5, img.shape[1] - 0.5)
+            ax.set_ylim(img.shape[0] - 0.5, -0.5)
+            ax.set_aspect(self._aspect())
         for t in self._texts: t.remove()
         self._texts = self._level_labels()
-        self._suptitle.set_text(f"{self.title}  {self.plane} slice {self.index + 1}/{self.image.shape[PLANES[self.plane]]}")
+        self._suptitle.set_text(f"{self.title}  {self.plane} slice "
+                                f"{self.index + 1}/{self.image.shape[PLANES[self.plane]]}")
         return self._fig
 
     def _level_labels(self):
         "Disc levels (L5/S1, L4/L5, ...) at the discs' centres in this slice, on every panel."
         from matplotlib.patheffects import withStroke
         if self.anatomy is None: return []
-        lab = take(self.anatomy, self.plane, self.index); out = []
+        lab = take(self.anatomy, self.plane, self.index)
+        out = []
         for v in np.unique(lab):
             if not DISC_OFFSET < v <= DISC_OFFSET + 25: continue
             r, c = np.argwhere(lab == v).mean(0)
             for ax in self._axes:
-                out.append(ax.text(c, r, DISC_LEVELS.get(int(v) - DISC_OFFSET, str(int(v) - DISC_OFFSET)), color="white",
-                                   fontsize=6, ha="center", va="center", path_effects=[withStroke(linewidth=1.5, foreground="black")]))
+                out.append(ax.text(c, r, DISC_LEVELS.get(int(v) - DISC_OFFSET, str(int(v) - DISC_OFFSET)),
+                                   color="white",
+                                   fontsize=6, ha="center", va="center",
+                                   path_effects=[withStroke(linewidth=1.5, foreground="black")]))
         return out
 
     def png(self) -> bytes:
         "The current view as PNG bytes."
-        buf = io.BytesIO(); self.figure().savefig(buf, format="png"); return buf.getvalue()
+        buf = io.BytesIO()
+        self.figure().savefig(buf, format="png")
+        return buf.getvalue()
 
     def legend_html(self) -> str:
         "Pathology names with their colours (and the difference colours when there is a prediction)."
-        items = [f'<span style="color:{PALETTE[k % len(PALETTE)]}">&#9632;</span> {n}' for k, n in enumerate(self.names)]
-        if self.pred is not None: items += [f'<span style="color:{c}">&#9632;</span> {n}' for n, c in DIFF_COLOURS.items()]
-        if self.anatomy is not None: items += [f'<span style="color:{c};text-shadow:0 0 1px #000">&#9633;</span> {n}' for n, c in ANATOMY_COLOURS.items()]
-        return '<div class="spine-nb-legend" style="font-size:12px;line-height:1.6">' + " &nbsp; ".join(items) + "</div>"
+        square = '<span style="color:{}">&#9632;</span> {}'
+        items = [square.format(PALETTE[k % len(PALETTE)], n) for k, n in enumerate(self.names)]
+        if self.pred is not None:
+            items += [f'<span style="color:{c}">&#9632;</span> {n}' for n, c in DIFF_COLOURS.items()]
+        if self.anatomy is not None:
+            outline = '<span style="color:{};text-shadow:0 0 1px #000">&#9633;</span> {}'
+            items += [outline.format(c, n) for n, c in ANATOMY_COLOURS.items()]
+        style = "font-size:12px;line-height:1.6"
+        return f'<div class="spine-nb-legend" style="{style}">' + " &nbsp; ".join(items) + "</div>"
 
     # --- widgets ----------------------------------------------------------------------------------
     def widget(self):
@@ -175,42 +213,66 @@ class MaskViewer:
         if self._widget is not None: return self._widget
         self._img = W.Image(value=self.png(), format="png")
         # the slider counts slices from 1, as the title does; self.index counts from 0
-        self._slider = W.IntSlider(value=self.index + 1, min=1, max=self.image.shape[PLANES[self.plane]], description="slice", continuous_update=True)
+        self._slider = W.IntSlider(value=self.index + 1, min=1, max=self.image.shape[PLANES[self.plane]],
+                                   description="slice", continuous_update=True)
         plane = W.Dropdown(options=list(PLANES), value=self.plane, description="plane")
         opacity = W.FloatSlider(value=self.opacity, min=0, max=1, step=0.05, description="opacity")
         self._checks = [W.Checkbox(value=True, description=n, indent=False, layout=W.Layout(width="auto"),
                                    style={"description_width": "initial"}) for n in self.names]
         self._legend = W.HTML(self.legend_html())
-        outline = W.Checkbox(value=self.outline, description="anatomy outline", indent=False, layout=W.Layout(width="auto"),
+        outline = W.Checkbox(value=self.outline, description="anatomy outline", indent=False,
+                             layout=W.Layout(width="auto"),
                              disabled=self.anatomy is None)
         case = W.Dropdown(options=list(self.cases), description="case") if self.cases else None
         def redraw(*_): self._img.value = self.png()
-        def on_slice(ch): self.index = ch["new"] - 1; redraw()
+        def on_slice(ch):
+            self.index = ch["new"] - 1
+            redraw()
         def on_plane(ch):
-            self.plane = ch["new"]; size = self.image.shape[PLANES[self.plane]]
-            self.index = size // 2; self._slider.max = size; self._slider.value = self.index + 1; redraw()
-        def on_opacity(ch): self.opacity = ch["new"]; redraw()
-        def on_check(ch): self.show = [c.value for c in self._checks]; redraw()
-        def on_outline(ch): self.outline = ch["new"]; redraw()
+            self.plane = ch["new"]
+            size = self.image.shape[PLANES[self.plane]]
+            self.index = size // 2
+            self._slider.max = size
+            self._slider.value = self.index + 1
+            redraw()
+        def on_opacity(ch):
+            self.opacity = ch["new"]
+            redraw()
+        def on_check(ch):
+            self.show = [c.value for c in self._checks]
+            redraw()
+        def on_outline(ch):
+            self.outline = ch["new"]
+            redraw()
         def on_case(ch):
-            self._set(**self.cases[ch["new"]]()); self.index = min(self.index, self.image.shape[PLANES[self.plane]] - 1)
-            self._slider.max = self.image.shape[PLANES[self.plane]]; self._slider.value = self.index + 1; self._fig = None; redraw()
-        self._slider.observe(on_slice, "value"); plane.observe(on_plane, "value"); opacity.observe(on_opacity, "value")
+            self._set(**self.cases[ch["new"]]())
+            self.index = min(self.index, self.image.shape[PLANES[self.plane]] - 1)
+            self._slider.max = self.image.shape[PLANES[self.plane]]
+            self._slider.value = self.index + 1
+            self._fig = None
+            redraw()
+        self._slider.observe(on_slice, "value")
+        plane.observe(on_plane, "value")
+        opacity.observe(on_opacity, "value")
         for c in self._checks: c.observe(on_check, "value")
         outline.observe(on_outline, "value")
         if case is not None: case.observe(on_case, "value")
         controls = W.HBox(([case] if case else []) + [plane, self._slider, opacity, outline])
-        self._widget = W.VBox([controls, W.HBox(self._checks, layout=W.Layout(flex_flow="row wrap")), self._legend, self._img])
+        self._widget = W.VBox([controls, W.HBox(self._checks, layout=W.Layout(flex_flow="row wrap")), self._legend,
+                               self._img])
         return self._widget
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         "Widget where there is a live frontend, and a static PNG of the same view (plus the legend) everywhere else."
         import base64
-        bundle = {"image/png": base64.b64encode(self.png()).decode(), "text/html": self.legend_html() + f'<img src="data:image/png;base64,{base64.b64encode(self.png()).decode()}"/>',
+        png = base64.b64encode(self.png()).decode()          # drawn once, shown as PNG and inside the HTML
+        bundle = {"image/png": png,
+                  "text/html": self.legend_html() + f'<img src="data:image/png;base64,{png}"/>',
                   "text/plain": f"MaskViewer({self.title!r}: {self.n} pathologies, image {self.image.shape})"}
         try:
             w = self.widget()
-            bundle.update({k: v for k, v in w._repr_mimebundle_(include=include, exclude=exclude).items() if k != "text/plain"})
+            live = w._repr_mimebundle_(include=include, exclude=exclude)
+            bundle.update({k: v for k, v in live.items() if k != "text/plain"})
         except Exception: pass           # no ipywidgets / no comm: the picture alone
         return bundle
 
@@ -233,14 +295,19 @@ MaskViewer.from_run = classmethod(_from_run)
 def _data_case(sp, discs, series: str) -> dict:
     r = sp.series.set_index("name").loc[series]
     img, msk = read_case(r["image"], r["mask"])
-    return dict(image=img.array, truth=pathology_map(msk.array, discs, int(r["patient"])), pred=None, names=list(discs.columns),
-                anatomy=msk.array, spacing=img.spacing, title=f"{series} (patient {int(r['patient'])}, {r['split']} split)")
+    return dict(image=img.array, truth=pathology_map(msk.array, discs, int(r["patient"])), pred=None,
+                names=list(discs.columns),
+                anatomy=msk.array, spacing=img.spacing,
+                title=f"{series} (patient {int(r['patient'])}, {r['split']} split)")
 
 def _from_data(cls, data_dir, pathology_set: str = "spider9", split: str | None = None, seed: int = 42) -> MaskViewer:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore"); sp = read_spider(data_dir, seed=seed)
+        warnings.simplefilter("ignore")
+        sp = read_spider(data_dir, seed=seed)
     series = sp.series if split is None else sp.series[sp.series["split"] == split]
-    if series.empty: raise SpineError(f"{data_dir}: no series in split {split!r}; expected one of {sorted(sp.series['split'].unique())}")
+    if series.empty:
+        raise SpineError(f"{data_dir}: no series in split {split!r}; expected one of "
+                         f"{sorted(sp.series['split'].unique())}")
     discs = disc_table(sp.gradings, pathology_set)
     loaders = {s: (lambda s=s: _data_case(sp, discs, s)) for s in series["name"]}
     return cls(**loaders[series["name"].iloc[0]](), cases=loaders)
@@ -254,30 +321,35 @@ class RunBrowser:
         import pandas as pd
         self.runs_dir = Path(runs_dir)
         self.metrics = {f.parent.name: Run(f.parent).metrics for f in sorted(self.runs_dir.glob("*/metrics.json"))}
-        if not self.metrics: raise SpineError(f"{self.runs_dir}: no finished run (no */metrics.json); expected a sweep's runs folder")
-        self.table = pd.DataFrame([dict(run_id=k, strategy=m["config"]["strategy"], arch=m["config"]["arch"], loss=m["config"]["loss"],
-                                        pathology=m["config"]["pathology"], macro_dsc=m["macro_dsc"], example_dsc=m["example_dsc"])
-                                   for k, m in self.metrics.items()]).sort_values(["strategy", "arch", "loss", "pathology"])
+        if not self.metrics:
+            raise SpineError(f"{self.runs_dir}: no finished run (no */metrics.json); expected a sweep's runs folder")
+        rows = [dict(run_id=k, **{c: m["config"][c] for c in ("strategy", "arch", "loss", "pathology")},
+                     macro_dsc=m["macro_dsc"], example_dsc=m["example_dsc"]) for k, m in self.metrics.items()]
+        self.table = pd.DataFrame(rows).sort_values(["strategy", "arch", "loss", "pathology"])
         self._viewers = {}
 
     def volumes(self, run_id: str):
         "Per-volume DSC of one run: example-based and per pathology."
         import pandas as pd
         m = self.metrics[run_id]
-        return pd.DataFrame([dict(series=v["series"], example_dsc=v["example_dsc"], **v["per_class_dsc"]) for v in m["per_volume"]]).set_index("series")
+        return pd.DataFrame([dict(series=v["series"], example_dsc=v["example_dsc"],
+                                  **v["per_class_dsc"]) for v in m["per_volume"]]).set_index("series")
 
     def viewer(self, run_id: str, series: str | None = None) -> MaskViewer:
         "A `MaskViewer` on one run's test cases, showing `series` (default the first)."
         if run_id not in self._viewers: self._viewers[run_id] = MaskViewer.from_run(self.runs_dir/run_id)
         v = self._viewers[run_id]
         if series is not None and series in v.cases:
-            v._set(**v.cases[series]()); v._fig = None; v.index = min(v.index, v.image.shape[0] - 1)
+            v._set(**v.cases[series]())
+            v._fig = None
+            v.index = min(v.index, v.image.shape[0] - 1)
             if v._widget is not None: v._img.value = v.png()
         return v
 
     def widget(self):
         import ipywidgets as W
-        labels = {f"{r.strategy} | {r.arch} | {r.loss}" + (f" | {r.pathology}" if r.pathology else ""): r.run_id for r in self.table.itertuples()}
+        name = lambda r: f"{r.strategy} | {r.arch} | {r.loss}" + (f" | {r.pathology}" if r.pathology else "")
+        labels = {name(r): r.run_id for r in self.table.itertuples()}
         pick = W.Dropdown(options=list(labels), description="run", layout=W.Layout(width="60%"))
         table, cases, holder = W.HTML(), W.ToggleButtons(description="case"), W.VBox()
         def show_run(*_):
@@ -287,13 +359,17 @@ class RunBrowser:
             holder.children = [self.viewer(rid, cases.value).widget()]
         def show_case(ch):
             if ch["new"]: self.viewer(labels[pick.value], ch["new"])
-        pick.observe(show_run, "value"); cases.observe(show_case, "value"); show_run()
+        pick.observe(show_run, "value")
+        cases.observe(show_case, "value")
+        show_run()
         return W.VBox([pick, table, cases, holder])
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         first = self.table.run_id.iloc[0]
         html = self.table.round(3).to_html(index=False, na_rep="-") + self.volumes(first).round(3).to_html(na_rep="-")
         b = {"text/html": html, "text/plain": f"RunBrowser({str(self.runs_dir)!r}: {len(self.table)} runs)"}
-        try: b.update({k: v for k, v in self.widget()._repr_mimebundle_(include=include, exclude=exclude).items() if k != "text/plain"})
+        try:
+            live = self.widget()._repr_mimebundle_(include=include, exclude=exclude)
+            b.update({k: v for k, v in live.items() if k != "text/plain"})
         except Exception: pass
         return b
