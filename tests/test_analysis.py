@@ -17,7 +17,8 @@ def runs(tiny_phantom, tmp_path_factory):
     return d/"runs"
 
 def test_binary_merge_is_the_stack_of_the_n_predictions(runs):
-    from spine_nb.analysis import binary_groups, load_runs, merge_binary, read_nifti
+    from spine_nb.analysis import binary_groups, load_runs, merge_binary
+    from spine_nb.infer import read_nifti
     from spine_nb.metrics import per_class_dsc
     ms = load_runs(runs)
     groups = list(binary_groups(ms).values())

@@ -1,0 +1,45 @@
+"""Execute the notebooks that are read as documentation (their smoke defaults) and keep their outputs in nbs/.
+
+Cells flagged slow, gpu or browser (settings.ini `tst_flags`) are skipped, as under nbdev_test. Live-widget outputs are
+dropped (no widget state is saved, so a reader would see an error instead of the static picture beside it). Run
+`nbdev_clean` afterwards; it keeps outputs (`clear_all = False`).
+"""
+import json, sys, time
+from pathlib import Path
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ["01_phantom", "06_data", "07_train", "09_analysis", "10_viewer"]
+SKIP_FLAGS = ("slow", "gpu", "browser")
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def flagged(cell) -> bool:
+    return any(line.strip().replace(" ", "") in (f"#|{f}" for f in SKIP_FLAGS) for line in cell.source.splitlines()[:3])
+
+
+def execute(name: str, timeout: int = 900) -> float:
+    path = ROOT/"nbs"/f"{name}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    skipped = {i: c for i, c in enumerate(nb.cells) if c.cell_type == "code" and flagged(c)}
+    run = nbformat.v4.new_notebook(metadata=nb.metadata)
+    run.cells = [c for i, c in enumerate(nb.cells) if i not in skipped]
+    t0 = time.time()
+    NotebookClient(run, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT/"nbs")}}).execute()
+    done = iter(run.cells)
+    for i, cell in enumerate(nb.cells):
+        if i in skipped: continue
+        out = next(done)
+        if cell.cell_type != "code": continue
+        for o in out.get("outputs", []):
+            if "data" in o: o["data"].pop(WIDGET, None)
+        cell["outputs"] = [o for o in out.get("outputs", []) if "data" not in o or o["data"]]
+        cell["execution_count"] = out.get("execution_count")
+    nbformat.write(nb, path)
+    return time.time() - t0
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or DOCS:
+        print(f"{name}: executed in {execute(name):.0f} s", flush=True)
