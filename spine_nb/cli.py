@@ -12,7 +12,8 @@ from .core import SpineError, template_path
 from .spider import ZENODO_URL, fetch_spider, read_spider
 from .phantom import SIZES, make_phantom
 from .train import PRESETS
-from .sweep import grid, run_sweep
+from .sweep import grid, grid_disk, grid_table, run_sweep
+from .data import FAST_ARCH
 
 # %% auto #0
 __all__ = ['DEMO_LEARN', 'DEMO_ONCE', 'DEMO_ROI', 'parser', 'main', 'demo_grid', 'run_demo']
@@ -42,7 +43,6 @@ def _value(v: str):
     return {"true": True, "false": False}.get(v.lower(), v)
 
 def _sweep(a):
-    from spine_nb.sweep import grid_table
     over = {}
     for kv in a.set or []:
         if "=" not in kv: raise SpineError(f"--set {kv!r}: expected KEY=VALUE, e.g. epochs=50")
@@ -54,7 +54,6 @@ def _sweep(a):
         import pandas as pd
         with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
             print(grid_table(runs).to_string(index=False))
-        from spine_nb.sweep import grid_disk
         disk = grid_disk(runs)
         print(disk.groupby("arch", sort=False)[["runs", "checkpoints_gb"]].sum().round(2).to_string())
         print(f"{len(runs)} runs (preset {a.preset}); checkpoints of the finished grid about "
@@ -65,7 +64,6 @@ def _sweep(a):
     executor = a.scheduler or ("gpus" if a.gpus else "sequential")
     gpus = None if a.gpus in (None, "all") else _list(a.gpus)
     extra = {"device": a.device} if a.device else None
-    from spine_nb.data import FAST_ARCH
     per_gpu = a.per_gpu or max(FAST_ARCH[r["arch"]]["per_gpu"] for r in runs)   # default: the bench's choice (12_fast)
     t = run_sweep(runs, a.runs, a.data, executor=executor, gpus=gpus, per_gpu=per_gpu, extra=extra)
     counts = t.status.value_counts().to_dict()

@@ -28,3 +28,24 @@ def test_library_matches_notebooks(tmp_path):
 def test_readme_is_made_from_index():
     r = subprocess.run([sys.executable, "tools/make_readme.py", "--check"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+def _docs() -> list:
+    "The notebooks committed executed: the list in tools/execute_docs.py."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("execute_docs", ROOT/"tools"/"execute_docs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.DOCS
+
+@pytest.mark.parametrize("nb", _docs())
+def test_documentation_notebooks_keep_their_figures(nb):
+    "They are read without running them (JupyterLab, the repository page): each shows at least one figure."
+    import json
+    cells = json.loads((ROOT/"nbs"/f"{nb}.ipynb").read_text())["cells"]
+    outputs = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs), \
+        f"nbs/{nb}.ipynb has no figure output: run `python tools/execute_docs.py {nb}`, then nbdev_clean"
+
+def test_notebooks_stay_small():
+    size = sum(p.stat().st_size for p in (ROOT/"nbs").glob("*.ipynb"))
+    assert size < 8*2**20, f"nbs/ holds {size/2**20:.1f} MiB of notebooks; keep figures small (modest dpi, few images)"
