@@ -44,5 +44,6 @@ setuptools.setup(
     entry_points={
         'console_scripts': cfg.get('console_scripts', '').split(),
         'nbdev': [f'{cfg.get("lib_path")}={cfg.get("lib_path")}._modidx:d'],
+        'spine_nb.commands': ['bench = spine_nb.bench:add_command'],   # sub-commands of later stages (11_cli)
     },
     **setup_cfg)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import ConfigError, SpineError, atomic_write_text, json_safe
+from .core import ConfigError, SpineError, atomic_write_text, comma_list, json_safe
 from .spider import read_spider
 from .phantom import make_phantom
 from .labels import STRATEGIES, channels
@@ -28,7 +28,7 @@ from .infer import predict_volume, truth_of
 __all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'CPU_LABEL', 'peak_flops',
            'device_slug', 'naive_loop', 'cached_loop', 'switched', 'fast_loop', 'step_flops', 'bench_training',
            'bench_inference', 'bench_run_parts', 'startup_seconds', 'bench_concurrency', 'project_grid', 'bench_table',
-           'run_bench']
+           'run_bench', 'add_command']
 
 # %% ../nbs/13_bench.ipynb #341d9f89
 GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=12, rounds=2, warmup=4, cases=40,
@@ -643,3 +643,33 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
     log(bench_table(r))
     log(f"wrote {path} and .md")
     return r
+
+# %% ../nbs/13_bench.ipynb #d8588d91
+def _bench_command(a):
+    over = {k: v for k, v in dict(steps=a.steps, rounds=a.rounds, batch_size=a.batch).items() if v is not None}
+    if a.roi: over["roi"] = tuple(int(v) for v in a.roi.replace("x", ",").split(","))
+    if a.switches: over["switches"] = () if a.switches == "none" else tuple(commacomma_list(a.switches))
+    k_archs = [] if a.k_arch == "none" else commacomma_list(a.k_arch)
+    run_bench(a.out, a.data, commacomma_list(a.arch), a.device, settings=over, concurrency_archs=k_archs, resume=a.resume)
+
+def add_command(sub):
+    "Add `spine_nb bench` to the `spine_nb` sub-command parsers `sub` (the `spine_nb.commands` entry point)."
+    be = sub.add_parser("bench",
+                        help="fast path vs a MONAI-tutorial loop, inference, runs per GPU, grid GPU-hours -> "
+                             "bench/results/")
+    be.add_argument("--out", default="bench/results",
+                    help="where <device>-<date>.json and .md go (default bench/results/)")
+    be.add_argument("--data", help="a SPIDER folder (default: a phantom made under --out/_work)")
+    be.add_argument("--arch", help="comma-separated subset of the architectures (default all five)")
+    be.add_argument("--device", default="auto",
+                    help="auto (CUDA if present: the full bench; else the CPU smoke test), cpu, cuda:N")
+    be.add_argument("--roi", help="override the ROI, e.g. 32,192,192")
+    be.add_argument("--batch", type=int, help="override the batch size")
+    be.add_argument("--steps", type=int, help="timed steps per window")
+    be.add_argument("--rounds", type=int, help="alternating naive / fast windows")
+    be.add_argument("--k-arch",
+                    help="architectures for the k-runs-per-device measurement (default all; 'none' to skip)")
+    be.add_argument("--switches", help="A/B switches of the fast path (default: the device's set; 'none' to skip)")
+    be.add_argument("--resume", action="store_true",
+                    help="add to the newest results file of this device with the same settings (keeps its figures)")
+    be.set_defaults(func=_bench_command)

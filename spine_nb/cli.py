@@ -5,10 +5,10 @@
 # %% ../nbs/11_cli.ipynb #09f8fce6
 from __future__ import annotations
 
-import argparse, sys
+import argparse, importlib.metadata, sys
 from pathlib import Path
 
-from .core import SpineError, template_path
+from .core import SpineError, comma_list, template_path
 from .spider import ZENODO_URL, fetch_spider, read_spider
 from .phantom import SIZES, make_phantom
 from .train import PRESETS
@@ -33,8 +33,6 @@ def _fetch(a):
     dest = fetch_spider(a.dest, base_url=a.base_url, retries=a.retries)
     print(f"SPIDER is in {dest}")
 
-def _list(v): return [x.strip() for x in v.split(",") if x.strip()] if v else None
-
 def _value(v: str):
     "A `--set` value: int, float, bool or a string (lists as `32,192,192` stay strings; the notebook parses them)."
     for f in (int, float):
@@ -48,8 +46,8 @@ def _sweep(a):
         if "=" not in kv: raise SpineError(f"--set {kv!r}: expected KEY=VALUE, e.g. epochs=50")
         k, v = kv.split("=", 1)
         over[k.strip()] = _value(v.strip())
-    runs = grid(a.preset, strategies=_list(a.strategy), archs=_list(a.arch), losses=_list(a.loss),
-                pathologies=_list(a.pathology), **over)
+    runs = grid(a.preset, strategies=comma_list(a.strategy), archs=comma_list(a.arch), losses=comma_list(a.loss),
+                pathologies=comma_list(a.pathology), **over)
     if a.dry_run:
         import pandas as pd
         with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
@@ -62,7 +60,7 @@ def _sweep(a):
         return
     if not a.data: raise SpineError("--data: expected a SPIDER folder (or a phantom made by `spine_nb phantom`)")
     executor = a.scheduler or ("gpus" if a.gpus else "sequential")
-    gpus = None if a.gpus in (None, "all") else _list(a.gpus)
+    gpus = None if a.gpus in (None, "all") else comma_list(a.gpus)
     extra = {"device": a.device} if a.device else None
     per_gpu = a.per_gpu or max(FAST_ARCH[r["arch"]]["per_gpu"] for r in runs)   # default: the bench's choice (12_fast)
     t = run_sweep(runs, a.runs, a.data, executor=executor, gpus=gpus, per_gpu=per_gpu, extra=extra)
@@ -73,14 +71,6 @@ def _sweep(a):
 
 def _demo(a):
     run_demo(a.out, a.figures, cases=a.cases, workers=a.workers)
-
-def _bench(a):
-    from spine_nb.bench import run_bench
-    over = {k: v for k, v in dict(steps=a.steps, rounds=a.rounds, batch_size=a.batch).items() if v is not None}
-    if a.roi: over["roi"] = tuple(int(v) for v in a.roi.replace("x", ",").split(","))
-    if a.switches: over["switches"] = () if a.switches == "none" else tuple(_list(a.switches))
-    k_archs = [] if a.k_arch == "none" else _list(a.k_arch)
-    run_bench(a.out, a.data, _list(a.arch), a.device, settings=over, concurrency_archs=k_archs, resume=a.resume)
 
 def parser() -> argparse.ArgumentParser:
     "The `spine_nb` argument parser."
@@ -130,25 +120,8 @@ def parser() -> argparse.ArgumentParser:
     de.add_argument("--workers", type=int, default=1,
                     help="runs side by side in a Dask LocalCluster (default 1: one after the other)")
     de.set_defaults(func=_demo)
-    be = sub.add_parser("bench",
-                        help="fast path vs a MONAI-tutorial loop, inference, runs per GPU, grid GPU-hours -> "
-                             "bench/results/")
-    be.add_argument("--out", default="bench/results",
-                    help="where <device>-<date>.json and .md go (default bench/results/)")
-    be.add_argument("--data", help="a SPIDER folder (default: a phantom made under --out/_work)")
-    be.add_argument("--arch", help="comma-separated subset of the architectures (default all five)")
-    be.add_argument("--device", default="auto",
-                    help="auto (CUDA if present: the full bench; else the CPU smoke test), cpu, cuda:N")
-    be.add_argument("--roi", help="override the ROI, e.g. 32,192,192")
-    be.add_argument("--batch", type=int, help="override the batch size")
-    be.add_argument("--steps", type=int, help="timed steps per window")
-    be.add_argument("--rounds", type=int, help="alternating naive / fast windows")
-    be.add_argument("--k-arch",
-                    help="architectures for the k-runs-per-device measurement (default all; 'none' to skip)")
-    be.add_argument("--switches", help="A/B switches of the fast path (default: the device's set; 'none' to skip)")
-    be.add_argument("--resume", action="store_true",
-                    help="add to the newest results file of this device with the same settings (keeps its figures)")
-    be.set_defaults(func=_bench)
+    for command in importlib.metadata.entry_points(group="spine_nb.commands"):
+        command.load()(sub)                 # later stages add their own (`spine_nb bench`): see setup.py
     return p
 
 def main(argv=None):

@@ -14,7 +14,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'TEMPLATES', 'SpineError',
            'ConfigError', 'atomic_path', 'atomic_write_text', 'sha256sum', 'is_disc', 'as_flag', 'json_safe',
-           'check_choice', 'keep_or_check', 'template_path']
+           'check_choice', 'comma_list', 'keep_or_check', 'template_path']
 
 # %% ../nbs/00a_core.ipynb #876af4b2
 class SpineError(ValueError):
@@ -89,6 +89,10 @@ def check_choice(kind: str, value, allowed):
     "`value` if it is one of `allowed`, else a `ConfigError` that lists them."
     if value not in allowed: raise ConfigError(f"unknown {kind} {value!r}; expected one of {list(allowed)}")
     return value
+
+def comma_list(value) -> list | None:
+    "A command-line list such as `unet3d, vnet` -> `['unet3d', 'vnet']`; empty or None -> None (meaning: all)."
+    return [x.strip() for x in value.split(",") if x.strip()] or None if value else None
 
 # %% ../nbs/00a_core.ipynb #a5b08587
 def keep_or_check(path, text: str) -> Path:
