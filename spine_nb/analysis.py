@@ -14,14 +14,14 @@ from scipy.stats import wilcoxon
 
 from .core import SpineError, atomic_path, atomic_write_text
 from .labels import STRATEGIES, channels, get_strategy
-from .metrics import class_means, diagnosis_metrics, macro_of, score_volume
+from .metrics import class_means, diagnosis_metrics, macro_of, pooled_dsc, score_volume
 from .train import RUN_KEYS
-from .infer import Run
+from .infer import Run, evaluable_classes_of, voxel_counts
 
 # %% auto #0
 __all__ = ['GROUP_KEYS', 'STRATEGY_ORDER', 'load_runs', 'volume_table', 'in_group', 'binary_groups', 'merge_binary',
-           'bootstrap_ci', 'paired_wilcoxon', 'summarise', 'ml_vs_binary', 'figure4', 'pathology_heatmap',
-           'cost_figure', 'summary_markdown']
+           'bootstrap_ci', 'paired_wilcoxon', 'paired_bootstrap_ci', 'holm', 'summarise', 'not_evaluable',
+           'ml_vs_binary', 'figure4', 'pathology_heatmap', 'cost_figure', 'summary_markdown']
 
 # %% ../nbs/09_analysis.ipynb #a1a60061
 GROUP_KEYS = [k for k in RUN_KEYS if k not in ("strategy", "pathology", "data_dir")]   # what a binary group shares
@@ -88,14 +88,18 @@ def merge_binary(group: list[dict]) -> dict:
         rows.append(dict(series=s, patient=first["per_volume"][i]["patient"], example_dsc=sc["example_dsc"],
                          eval_box=first["per_volume"][i]["eval_box"],
                          per_class_dsc=dict(zip(names, sc["per_class_dsc"])),
-                         inference_seconds=sum(m["per_volume"][i]["inference_seconds"] for m in group)))
+                         inference_seconds=sum(m["per_volume"][i]["inference_seconds"] for m in group),
+                         **voxel_counts(sc["voxels"], names)))
     pcd = np.concatenate(pcd)
+    classes = evaluable_classes_of(rows, names)
     ex = np.array([r["example_dsc"] for r in rows])
     summed = ("parameters", "train_seconds", "val_seconds", "inference_seconds_per_volume", "seconds_per_epoch")
     cost = {k: sum(m["cost"][k] for m in group) for k in summed}
     cost.update(peak_memory_mb=max(m["cost"]["peak_memory_mb"] for m in group), n_models=len(group),
                 device=first["cost"]["device"])
-    return dict(status="merged", config=dict(first["config"], pathology=""), channels=names, macro_dsc=macro_of(pcd),
+    return dict(status="merged", config=dict(first["config"], pathology=""), channels=names,
+                macro_dsc=macro_of(pcd, classes), evaluated_classes=[names[k] for k in classes],
+                best_val_score=_mean([_nan(m.get("best_val_score")) for m in group]),   # the n models' mean
                 example_dsc=float(np.nanmean(ex)) if (~np.isnan(ex)).any() else float("nan"),
                 per_class_dsc=dict(zip(names, class_means(pcd))), multiclass_macro_dsc=None, per_volume=rows,
                 diagnosis=diagnosis_metrics(pd.concat(calls, ignore_index=True), names).to_dict(orient="records"),
@@ -131,56 +135,125 @@ def paired_wilcoxon(x, y) -> dict:
         out.update(statistic=float(r.statistic), p=float(r.pvalue))
     return out
 
+def paired_bootstrap_ci(x: np.ndarray, y: np.ndarray, stat, n_boot: int = 1000, seed: int = 0,
+                        level: float = 0.95) -> tuple[float, float]:
+    "Percentile CI of `stat(x[idx]) - stat(y[idx])`, the same test patients resampled for both (paired)."
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) != len(y): raise SpineError(f"paired bootstrap: {len(x)} and {len(y)} volumes; expected the same volumes")
+    return bootstrap_ci(np.arange(len(x)), lambda i: stat(x[i]) - stat(y[i]), n_boot, seed, level)
+
+def holm(p) -> np.ndarray:
+    "Holm-adjusted p-values (step-down, family-wise error), in the order given; NaN stays NaN and is not counted."
+    p = np.asarray(p, float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank)*p[i]))
+        out[i] = running
+    return out
+
 # %% ../nbs/09_analysis.ipynb #9c9cb6db
+def _codebook_size(metrics: dict):
+    "m, the number of combinations in the codebook a multi-class run trained with (None for the other strategies)."
+    return len(metrics["codebook"]["combinations"]) if metrics.get("codebook") else None
+
 def summarise(runs: list[dict], n_boot: int = 1000) -> tuple[pd.DataFrame, list[dict]]:
     "Tidy results table and the list of scored configurations (multi-label, multi-class, merged binary groups)."
     configs = [m for m in runs if not in_group(m)] + [merge_binary(g) for g in binary_groups(runs).values()]
     rows = []
-    def add(m, pathology, metric, value, lo=np.nan, hi=np.nan):
+    def add(m, pathology, metric, value, lo=np.nan, hi=np.nan, n_classes=None):
         c, cost = m["config"], m["cost"]
         rows.append(dict(run_id=Path(m["run_dir"]).name if m.get("run_dir") else "+".join(m.get("run_ids", [])),
                          strategy=c["strategy"], group_member=m.get("status") != "merged" and in_group(m),
                          arch=c["arch"], loss=c["loss"], pathology=pathology, metric=metric,
-                         value=_nan(value), ci_low=lo, ci_high=hi, n_models=cost.get("n_models", 1),
+                         value=_nan(value), ci_low=lo, ci_high=hi, n_classes=n_classes,
+                         n_models=cost.get("n_models", 1),
                          parameters=cost["parameters"],
                          train_seconds=cost["train_seconds"],
                          inference_seconds_per_volume=cost["inference_seconds_per_volume"],
                          seconds_per_epoch=cost["seconds_per_epoch"], peak_memory_mb=cost["peak_memory_mb"],
                          device=cost["device"],
                          epochs=c["epochs"], roi="x".join(map(str, c["roi"])), crop=c["crop"],
-                         inference=c["inference"]))
+                         inference=c["inference"], eval_region=m.get("eval_region", "roi"),
+                         precision=c.get("precision") or ("bf16" if cost.get("bf16") else "fp32"),
+                         m=_codebook_size(m), unseen_test_discs=len(m.get("unseen_test_discs") or []),
+                         val_score=_nan(m.get("best_val_score"))))
     for m in configs:
         _, d, e = volume_table(m)
         tag = f"(merged {len(m['channels'])})" if m["status"] == "merged" else ""
-        add(m, tag, "macro_dsc", m["macro_dsc"], *bootstrap_ci(d, macro_of, n_boot))
+        classes = evaluable_classes_of(m["per_volume"], m["channels"])     # fixed once, from the test truth
+        macro = lambda t: macro_of(t, classes)
+        add(m, tag, "macro_dsc", macro(d), *bootstrap_ci(d, macro, n_boot), n_classes=len(classes))
         add(m, tag, "example_dsc", m["example_dsc"], *bootstrap_ci(e, _mean, n_boot))
         if m.get("multiclass_macro_dsc") is not None: add(m, tag, "multiclass_macro_dsc", m["multiclass_macro_dsc"])
         for c, v in m["per_class_dsc"].items(): add(m, tag, f"dsc:{c}", v)
+        pooled = pooled_dsc([{k: list(v[f"{k}_voxels"].values()) for k in ("truth", "pred", "inter")}
+                             for v in m["per_volume"]])
+        for c, v in zip(m["channels"], pooled): add(m, tag, f"pooled_dsc:{c}", v)
     for m in filter(in_group, runs):                   # each binary run's own pathology, beside its group
         p = m["config"]["pathology"]
         add(m, p, f"dsc:{p}", m["per_class_dsc"][p])
     return pd.DataFrame(rows), configs
 
-def ml_vs_binary(configs: list[dict], strategy: str = "multilabel") -> pd.DataFrame:
-    "Per arch x loss (same other settings): paired Wilcoxon of `strategy` vs merged binary over test volumes."
-    ml = {_group_key(m["config"]): m for m in configs if m["config"]["strategy"] == strategy}
-    out = []
+def not_evaluable(configs: list[dict]) -> pd.DataFrame:
+    "Classes no test volume has (left out of every macro), with each configuration's false-positive voxels on them."
+    rows = []
     for m in configs:
-        if m["status"] != "merged" or _group_key(m["config"]) not in ml: continue
-        a = ml[_group_key(m["config"])]
-        na, da, ea = volume_table(a)
-        nb, db, eb = volume_table(m)
-        if na != nb:
-            raise SpineError(f"multi-label and binary runs of {m['config']['arch']}/{m['config']['loss']} have "
-                             f"different test volumes")
+        evaluated = evaluable_classes_of(m["per_volume"], m["channels"])
+        absent = [n for k, n in enumerate(m["channels"]) if k not in evaluated]
+        for n in absent:
+            rows.append(dict(strategy=m["config"]["strategy"], arch=m["config"]["arch"], loss=m["config"]["loss"],
+                             pathology=n, false_positive_voxels=sum(v["pred_voxels"][n] for v in m["per_volume"])))
+    return pd.DataFrame(rows, columns=["strategy", "arch", "loss", "pathology", "false_positive_voxels"])
+
+def _paired_rows(a: dict, b: dict) -> dict:
+    "Per test volume, `a` and `b` on both metrics (macro over the fixed class set; example-based), and their CIs."
+    na, da, ea = volume_table(a)
+    nb, db, eb = volume_table(b)
+    if na != nb:
+        raise SpineError(f"{a['config']['strategy']} and {b['config']['strategy']} runs of {a['config']['arch']}/"
+                         f"{a['config']['loss']} have different test volumes")
+    classes = evaluable_classes_of(a["per_volume"], a["channels"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        va, vb = np.nanmean(da[:, classes], 1), np.nanmean(db[:, classes], 1)    # a volume's mean over the classes
+    macro = lambda t: macro_of(t, classes)
+    return dict(macro_dsc=(da, db, macro, va, vb), example_dsc=(ea, eb, _mean, ea, eb))
+
+def ml_vs_binary(configs: list[dict], strategy: str = "multilabel", n_boot: int = 1000) -> pd.DataFrame:
+    """Per arch x loss (same other settings), `strategy` against the merged binary group, on macro and example-based
+    DSC: the difference with a paired patient-bootstrap 95 % CI, a paired Wilcoxon over test volumes (for macro DSC on
+    each volume's mean over the fixed class set), Holm-adjusted over the pairs of each metric (`p_holm`); and a
+    `(pooled)` row per metric: the per-volume differences averaged over every pair, one test and one CI."""
+    ml = {_group_key(m["config"]): m for m in configs if m["config"]["strategy"] == strategy}
+    out, pooled = [], {}
+    for b in configs:
+        if b["status"] != "merged" or _group_key(b["config"]) not in ml: continue
+        a = ml[_group_key(b["config"])]
+        for metric, (ta, tb, stat, xa, xb) in _paired_rows(a, b).items():
+            lo, hi = paired_bootstrap_ci(ta, tb, stat, n_boot)
+            out.append(dict(arch=b["config"]["arch"], loss=b["config"]["loss"], metric=metric, multilabel=stat(ta),
+                            binary=stat(tb), difference=stat(ta) - stat(tb), diff_ci_low=lo, diff_ci_high=hi,
+                            **paired_wilcoxon(xa, xb)))
+            pooled.setdefault(metric, []).append((xa, xb))
+    for metric, pairs in pooled.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            va, vb = np.nanmean(da, 1), np.nanmean(db, 1)
-        for metric, x, y in (("example_dsc", ea, eb), ("volume_mean_dsc", va, vb)):
-            out.append(dict(arch=m["config"]["arch"], loss=m["config"]["loss"], metric=metric, multilabel=_mean(x),
-                            binary=_mean(y),
-                            **paired_wilcoxon(x, y)))
-    return pd.DataFrame(out)
+            xa, xb = np.nanmean([p[0] for p in pairs], 0), np.nanmean([p[1] for p in pairs], 0)
+        lo, hi = paired_bootstrap_ci(xa, xb, _mean, n_boot)
+        out.append(dict(arch="(pooled)", loss=f"{len(pairs)} pair(s)", metric=metric, multilabel=_mean(xa),
+                        binary=_mean(xb), difference=_mean(xa) - _mean(xb), diff_ci_low=lo, diff_ci_high=hi,
+                        **paired_wilcoxon(xa, xb)))
+    t = pd.DataFrame(out)
+    if len(t):
+        pairs = t.arch != "(pooled)"
+        t["p_holm"] = np.nan
+        for metric, rows in t[pairs].groupby("metric"): t.loc[rows.index, "p_holm"] = holm(rows.p)
+        t.loc[~pairs, "p_holm"] = t.loc[~pairs, "p"]                      # one pooled test per metric
+    return t
 
 # %% ../nbs/09_analysis.ipynb #d375c98d
 def figure4(results: pd.DataFrame, path=None):
@@ -211,6 +284,10 @@ def figure4(results: pd.DataFrame, path=None):
         ax.set(title=title, xlabel="", ylabel="DSC", ylim=(0, 1))
         ax.tick_params(axis="x", labelsize=8)
         if ax is not axes[0] and ax.get_legend(): ax.get_legend().remove()
+    m = sorted({int(v) for v in r.m.dropna()}) if "m" in r else []
+    regions, precisions = ", ".join(sorted(set(r.eval_region))), ", ".join(sorted(set(r.precision)))
+    fig.suptitle(f"evaluated on: {regions}; precision: {precisions}"
+                 + (f"; multi-class m = {', '.join(map(str, m))} (training split)" if m else ""), fontsize=9)
     fig.tight_layout()
     if path: _save(fig, path)
     return fig
@@ -260,30 +337,34 @@ def _save(fig, path):
 
 # %% ../nbs/09_analysis.ipynb #585d09a0
 def summary_markdown(results: pd.DataFrame, tests: pd.DataFrame) -> str:
-    "The best configuration per strategy and the multi-label vs binary verdict, with the numbers they rest on."
+    "Per strategy the configuration with the best validation score, reported on test; multi-label vs binary, tested."
     r = results[(results.metric == "macro_dsc") & ~results.group_member]
-    lines = ["**Best configuration per strategy (macro DSC, 95 % bootstrap CI over test patients):**", ""]
+    lines = ["**Best configuration per strategy** (chosen by its validation score, reported on the test split; "
+             "macro DSC over the classes the test split has, 95 % bootstrap CI over test patients):", ""]
     for s in STRATEGY_ORDER:
-        d = r[r.strategy == s].dropna(subset=["value"])
+        d = r[r.strategy == s]
         if not len(d): continue
-        b = d.loc[d.value.idxmax()]
+        b = d.loc[d.val_score.fillna(-np.inf).idxmax()]
         ex = results[(results.metric == "example_dsc") & (results.run_id == b.run_id)].value
-        lines.append(f"- {s}: **{b.arch} + {b.loss}**, macro DSC {b.value:.3f} [{b.ci_low:.3f}, {b.ci_high:.3f}], "
-                     f"example-based DSC {ex.iloc[0]:.3f}; {int(b.n_models)} model(s), "
-                     f"{b.parameters/1e6:.1f} M parameters, {b.inference_seconds_per_volume:.2f} s per volume")
+        m = f", m = {int(b.m)}" if pd.notna(b.m) else ""
+        lines.append(f"- {s}: **{b.arch} + {b.loss}** (validation {b.val_score:.3f}): macro DSC {b.value:.3f} "
+                     f"[{b.ci_low:.3f}, {b.ci_high:.3f}] over {int(b.n_classes)} classes, example-based DSC "
+                     f"{ex.iloc[0]:.3f}; {int(b.n_models)} model(s), {b.parameters/1e6:.1f} M parameters, "
+                     f"{b.inference_seconds_per_volume:.2f} s per volume; {b.eval_region}, {b.precision}{m}")
     lines.append("")
-    if len(tests):
-        t = tests[tests.metric == "example_dsc"]
-        wins = int((t.multilabel > t.binary).sum())
-        sig = t[t.p < 0.05]
-        significant = ", ".join(f"{x.arch}/{x.loss}: p = {x.p:.3g}" for x in sig.itertuples())
-        verdict = ("multi-label at least as good as binary, with one model instead of n." if wins >= len(t) - wins
-                   else "binary ahead on this run.")
-        lines.append(f"**Multi-label vs binary** ({len(t)} arch x loss pair(s), example-based DSC per test volume, "
-                     f"paired Wilcoxon): multi-label higher in {wins} of {len(t)}; mean difference "
-                     f"{np.nanmean(t.multilabel - t.binary):+.3f}; {len(sig)} pair(s) with p < 0.05 "
-                     + (f"({significant})" if len(sig) else "") + ". Verdict: " + verdict)
-    else:
+    if not len(tests):
         lines.append("**Multi-label vs binary:** no complete binary group with a matching multi-label run in this "
                      "folder.")
+    for metric in ("macro_dsc", "example_dsc") if len(tests) else ():
+        t = tests[tests.metric == metric]
+        pooled, pairs = t[t.arch == "(pooled)"].iloc[0], t[t.arch != "(pooled)"]
+        shown = (pooled.diff_ci_low > 0 or pooled.diff_ci_high < 0) and pooled.p < 0.05   # both, not either
+        verdict = (("multi-label ahead" if pooled.difference > 0 else "binary ahead") if shown
+                   else "no difference shown at this sample size")
+        lines.append(f"**Multi-label vs binary, {metric.replace('_', ' ')}** (paired over test volumes, pooled over "
+                     f"{len(pairs)} arch x loss pair(s)): difference {pooled.difference:+.3f} "
+                     f"[{pooled.diff_ci_low:+.3f}, {pooled.diff_ci_high:+.3f}], Wilcoxon p = {pooled.p:.3g}; pairs "
+                     f"with Holm-adjusted p < 0.05: {int((pairs.p_holm < 0.05).sum())} of {len(pairs)}. "
+                     f"Verdict: {verdict}.")
+        lines.append("")
     return "\n".join(lines)

@@ -350,12 +350,13 @@ def _box(region: torch.Tensor) -> tuple:
     return tuple(slice(int(ix[0]), int(ix[-1]) + 1) if len(ix) else slice(0, 0) for ix in axes)
 
 class ValidationSet:
-    "Validation volumes prepared once for scoring on the model's device: input, true pathology map, evaluated region."
+    """Validation volumes prepared once for scoring on the model's device: input, true pathology map, evaluated region,
+    the training target (for the validation loss), and which of the run's classes have positives at all."""
     def __init__(self, cases: list, data: RunData, cfg, device):   # cfg: a RunConfig (its roi and inference)
         self.sliding = cfg.inference == "sliding_window"
         keep = [data.all_names.index(n) for n in data.names]
         crop = None if self.sliding else ResizeWithPadOrCrop(cfg.roi)
-        fits = ResidentData.fits(cases, cfg.roi, len(keep) + 1, device)     # else on the host, moved per batch
+        fits = ResidentData.fits(cases, cfg.roi, 2*len(keep) + 1, device)     # else on the host, moved per batch
         self.device = torch.device(device)
         self.items, self.boxes = [], []
         for c in cases:
@@ -363,17 +364,20 @@ class ValidationSet:
             image, label, region = c["image"], c["label"], torch.ones_like(c["label"])
             if crop is not None: image, label, region = (crop(t).as_tensor() for t in (image, label, region))
             truth = lut[label[0].long()].movedim(-1, 0)
-            item = (image.float(), truth, region > 0)
+            target = data.encoder.lut(c["patient"])[label[0].long()].movedim(-1, 0)
+            item = (image.float(), truth, region > 0, target)
             self.items.append(tuple(t.to(self.device) for t in item) if fits else item)
             self.boxes.append(_box(region[0] > 0))
+        truths = [it[1] for it in self.items]
+        self.positive = torch.stack([t.flatten(1).any(1).cpu() for t in truths]).any(0) if truths else torch.zeros(0)
 
     def __len__(self): return len(self.items)
 
     def batches(self, batch_size: int):
-        "`(image, truth, region, box)` on the device; `box`: slices around the chunk's evaluated regions (no sync)."
+        "`(image, truth, region, target, box)` on the device; `box`: slices around the chunk's evaluated regions."
         step = 1 if self.sliding else batch_size
         for i in range(0, len(self.items), step):
             chunk = self.items[i:i + step]
             boxes = self.boxes[i:i + step]
             box = tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(3))
-            yield (*(torch.stack([it[k] for it in chunk]).to(self.device, non_blocking=True) for k in range(3)), box)
+            yield (*(torch.stack([it[k] for it in chunk]).to(self.device, non_blocking=True) for k in range(4)), box)

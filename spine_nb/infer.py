@@ -23,12 +23,12 @@ from .labels import Codebook, disc_table, pathology_map
 from .metrics import box_mask, class_means, diagnosis_metrics, macro_of, multiclass_dsc, score_volume
 from .models import count_parameters
 from .data import RunData, prepare_data, smoke_data_dir, use_amp, use_fast
-from .train import (SW_OVERLAP, RunConfig, fit, load_checkpoint, new_model, resolve_device, resume_state,
+from .train import (SW_OVERLAP, RunConfig, fit, load_checkpoint, new_model, resolve_device, resume_state, selection,
                             slim_last_checkpoint)
 
 # %% auto #0
-__all__ = ['predict_volume', 'truth_of', 'write_nifti', 'read_nifti', 'write_predictions', 'evaluate_test_split', 'run_pipeline',
-           'Run']
+__all__ = ['predict_volume', 'truth_of', 'write_nifti', 'read_nifti', 'write_predictions', 'voxel_counts', 'evaluable_classes_of',
+           'evaluate_test_split', 'run_pipeline', 'Run']
 
 # %% ../nbs/07b_infer.ipynb #3abdfb70
 def predict_volume(model, image: torch.Tensor, cfg: RunConfig, device) -> tuple[np.ndarray, tuple]:
@@ -90,6 +90,14 @@ def _peak_memory_mb(device) -> tuple[float, str]:
     if device.type == "cuda": return torch.cuda.max_memory_allocated(device)/2**20, "cuda max_memory_allocated"
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, "process peak RSS"
 
+def voxel_counts(voxels: dict, names: list) -> dict:
+    "`score_volume`'s voxel counts as `{truth_voxels: {name: count}, pred_voxels: ..., inter_voxels: ...}`."
+    return {f"{k}_voxels": dict(zip(names, (int(x) for x in v))) for k, v in voxels.items()}
+
+def evaluable_classes_of(volumes: list, names: list) -> list[int]:
+    "The classes with a positive voxel in the test truth, from the per-volume records of `metrics.json`."
+    return [k for k, n in enumerate(names) if sum(v["truth_voxels"][n] for v in volumes) > 0]
+
 def _unseen(data: RunData) -> list:
     "Multi-class: test discs whose true combination is not in the training codebook (mapped to the nearest seen one)."
     seen, out, t = set(data.codebook.combinations), [], data.encoder.discs
@@ -141,16 +149,20 @@ def evaluate_test_split(cfg: RunConfig, data: RunData, out_dir, history: pd.Data
         calls.append(s["calls"].assign(series=c["name"]))
         volumes.append(dict(series=c["name"], patient=c["patient"], example_dsc=s["example_dsc"],
                             eval_box=[list(b) for b in box], per_class_dsc=dict(zip(data.names, s["per_class_dsc"])),
-                            inference_seconds=seconds[-1]))
+                            inference_seconds=seconds[-1], **voxel_counts(s["voxels"], data.names)))
     per_class = np.concatenate(per_class)
+    classes = evaluable_classes_of(volumes, data.names)
     calls = pd.concat(calls, ignore_index=True)
     metrics = dict(
-        status="finished", config=cfg.asdict(), channels=data.names, macro_dsc=macro_of(per_class),
+        status="finished", config=cfg.asdict(), channels=data.names, macro_dsc=macro_of(per_class, classes),
+        evaluated_classes=[data.names[k] for k in classes],
         example_dsc=float(np.nanmean(examples)) if not np.all(np.isnan(examples)) else float("nan"),
         per_class_dsc=dict(zip(data.names, class_means(per_class))),
         multiclass_macro_dsc=macro_of(np.concatenate(native)) if native else None,
         per_volume=volumes, diagnosis=diagnosis_metrics(calls, data.names).to_dict(orient="records"),
-        best_epoch=int(best["epoch"]), best_val_macro_dsc=best["val_macro_dsc"],
+        best_epoch=int(best["epoch"]), best_val_score=best["val_score"],
+        selection=dict(selection(history), validations=history.dropna(subset=["val_loss"])[
+            ["epoch", "val_score", "val_loss"]].to_dict(orient="records")),
         eval_region="roi" if cfg.inference == "center" else "full volume",
         cost=_cost(cfg, net, history, load_checkpoint(out_dir/"checkpoints"/"last.pt"), seconds, device),
         split={s: list(data.spider.subset(s).name) for s in ("train", "val", "test")},

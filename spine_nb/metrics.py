@@ -13,9 +13,9 @@ from scipy.stats import rankdata
 from .core import DISC_OFFSET, N_DISCS, is_disc
 
 # %% auto #0
-__all__ = ['per_class_dsc', 'class_means', 'macro_of', 'macro_dsc', 'class_dsc', 'example_dsc_per_volume', 'example_dsc',
-           'batch_scores', 'multiclass_dsc', 'multiclass_macro_dsc', 'disc_calls', 'auroc', 'diagnosis_metrics',
-           'box_mask', 'score_volume']
+__all__ = ['per_class_dsc', 'class_means', 'macro_of', 'evaluable_classes', 'macro_dsc', 'class_dsc', 'example_dsc_per_volume',
+           'example_dsc', 'batch_scores', 'multiclass_dsc', 'multiclass_macro_dsc', 'disc_calls', 'auroc',
+           'diagnosis_metrics', 'box_mask', 'score_volume', 'pooled_dsc']
 
 # %% ../nbs/04_metrics.ipynb #1d8c48da
 def _stack(x) -> np.ndarray:
@@ -43,14 +43,23 @@ def class_means(d: np.ndarray) -> np.ndarray:
     defined = ~np.isnan(d)
     return np.where(defined.any(0), np.nansum(d, 0)/np.maximum(defined.sum(0), 1), np.nan)
 
-def macro_of(d: np.ndarray) -> float:
-    "Macro DSC from a `(V, n)` per-volume table (volumes of any shapes can be scored one by one, then stacked)."
+def macro_of(d: np.ndarray, classes=None) -> float:
+    """Macro DSC from a `(V, n)` per-volume table (volumes of any shapes can be scored one by one, then stacked): over
+    the classes defined somewhere, or over exactly `classes` (indices) when given."""
     c = class_means(d)
+    if classes is not None: c = c[np.asarray(list(classes), dtype=np.int64)]
     return float(np.nanmean(c)) if (~np.isnan(c)).any() else float("nan")
 
-def macro_dsc(pred, target) -> float:
-    "Mean over classes of the mean over volumes where the class is defined; NaN when nothing is defined."
-    return macro_of(per_class_dsc(pred, target))
+def evaluable_classes(truths) -> list[int]:
+    "The classes (channel indices) with a positive voxel in the ground truths: `(V, n, ...)`, or a list of `(n, ...)`."
+    vols = list(truths) if isinstance(truths, (list, tuple)) else list(_stack(truths))
+    present = np.any([np.asarray(t, bool).reshape(len(t), -1).any(1) for t in vols], axis=0)
+    return [int(k) for k in np.flatnonzero(present)]
+
+def macro_dsc(pred, target, classes=None) -> float:
+    """Mean over classes of the mean over volumes where the class is defined; over exactly `classes` when given (a set
+    fixed once, e.g. `evaluable_classes` of the test ground truth); NaN when nothing is defined."""
+    return macro_of(per_class_dsc(pred, target), classes)
 
 def class_dsc(pred, target) -> np.ndarray:
     "Per-class DSC (mean over the volumes where defined), `(n,)`, NaN for a class never defined."
@@ -108,9 +117,11 @@ def multiclass_dsc(pred_labels, target_labels, m: int) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"): out[v] = np.where(size > 0, 2*inter/size, np.nan)
     return out
 
-def multiclass_macro_dsc(pred_labels, target_labels, m: int) -> float:
-    "Macro DSC over the m combination classes (mean over volumes where defined, then over classes)."
-    return macro_of(multiclass_dsc(pred_labels, target_labels, m))
+def multiclass_macro_dsc(pred_labels, target_labels, m: int, classes=None) -> float:
+    """Macro DSC over the m combination classes (mean over volumes where defined, then over classes); over exactly
+    `classes` (1..m) when given."""
+    columns = None if classes is None else [c - 1 for c in classes]    # class c is column c - 1
+    return macro_of(multiclass_dsc(pred_labels, target_labels, m), columns)
 
 # %% ../nbs/04_metrics.ipynb #d8acd006
 def disc_calls(prob: np.ndarray, anatomy: np.ndarray, truth: np.ndarray, tau: float = 0.5,
@@ -174,10 +185,18 @@ def box_mask(shape, box=None) -> np.ndarray:
 
 def score_volume(pred: np.ndarray, truth: np.ndarray, anatomy: np.ndarray, probs: np.ndarray | None = None,
                  box=None, tau: float = 0.5) -> dict:
-    "Per-class DSC `(n,)`, example-based DSC and per-disc calls of one volume's boolean `(n, D, H, W)` prediction."
+    """Per-class DSC `(n,)`, example-based DSC, per-disc calls, and the voxel counts per class (`truth`, `pred`,
+    `inter`: for a fixed class set and pooled DSC) of one volume's boolean `(n, D, H, W)` prediction."""
     keep = box_mask(anatomy.shape, box)
     pred, truth = np.asarray(pred, bool) & keep, np.asarray(truth, bool) & keep
     per_class = per_class_dsc(pred, truth)[0]
     example = float(example_dsc_per_volume(pred, truth)[0])
     calls = disc_calls(pred if probs is None else probs*keep, np.where(keep, anatomy, 0), truth, tau=tau)
-    return dict(per_class_dsc=per_class, example_dsc=example, calls=calls)
+    voxels = {k: v.reshape(len(v), -1).sum(1) for k, v in dict(truth=truth, pred=pred, inter=pred & truth).items()}
+    return dict(per_class_dsc=per_class, example_dsc=example, calls=calls, voxels=voxels)
+
+def pooled_dsc(voxels: list[dict]) -> np.ndarray:
+    "Per-class DSC with the voxels of all volumes pooled, `(n,)`, from `score_volume`'s counts (as some papers report)."
+    t, p, i = (np.sum([np.asarray(v[k], float) for v in voxels], 0) for k in ("truth", "pred", "inter"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(t + p > 0, 2*i/(t + p), np.nan)

@@ -25,8 +25,9 @@ from .data import (CROPS, FAST_ARCH, ResidentData, RunData, ValidationSet, resol
 from .models import LOSSES, build_loss, build_model, check_roi
 
 # %% auto #0
-__all__ = ['PRESETS', 'INFERENCES', 'SW_OVERLAP', 'RUN_KEYS', 'RunConfig', 'preset', 'validate', 'save_checkpoint',
-           'load_checkpoint', 'check_same_run', 'slim_last_checkpoint', 'resume_state', 'new_model', 'fit']
+__all__ = ['PRESETS', 'INFERENCES', 'SW_OVERLAP', 'RUN_KEYS', 'RESULT_KEYS', 'PRECISIONS', 'RunConfig', 'preset', 'validate',
+           'selection', 'best_epoch', 'save_checkpoint', 'load_checkpoint', 'check_same_run', 'slim_last_checkpoint',
+           'resume_state', 'new_model', 'fit']
 
 # %% ../nbs/07_train.ipynb #9b87d10e
 PRESETS = {
@@ -38,9 +39,13 @@ PRESETS = {
 INFERENCES = ("center", "sliding_window")
 SW_OVERLAP = 0.5                 # sliding-window overlap (Gaussian blending), paper-v2
 # what defines a run's result; the other fields (device, amp, fast, workers, cache, stop_after, out_dir) may change on
-# resume (precision and the fast path, like the device, change results within floating-point tolerance only)
+# resume (the fast path, like the device, changes results within floating-point tolerance only)
 RUN_KEYS = ("data_dir", "strategy", "pathology", "pathology_set", "arch", "loss", "epochs", "lr", "batch_size", "seed",
             "roi", "crop", "inference", "val_every")
+# a bf16 run and an fp32 run are different results: the precision is part of what a resumed run must match, but not
+# of the sweep's run ids (RUN_KEYS), which stay the same on any device
+RESULT_KEYS = RUN_KEYS + ("precision",)
+PRECISIONS = ("fp32", "bf16")
 
 def _whole(name: str, value, least: int) -> int:
     "`value` as an int >= `least` (papermill may hand over '3'), or a `ConfigError` naming it."
@@ -74,6 +79,7 @@ class RunConfig:
     cache_dir: str = ""
     stop_after: int = 0
     fast: bool | str = "auto"
+    precision: str = ""             # resolved when made: bf16 or fp32 (what amp gives on this device); part of identity
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)
@@ -89,6 +95,8 @@ class RunConfig:
         put("lr", float(self.lr))
         put("amp", as_flag(self.amp, "amp"))
         put("fast", as_flag(self.fast, "fast"))
+        if not self.precision: put("precision", "bf16" if use_amp(self.amp, resolve_device(self.device)) else "fp32")
+        check_choice("precision", self.precision, PRECISIONS)
         resolve_device(self.device)
 
     @property
@@ -102,7 +110,7 @@ class RunConfig:
 
     def identity(self) -> dict:
         "The fields that define the run's result."
-        return {k: v for k, v in self.asdict().items() if k in RUN_KEYS}
+        return {k: v for k, v in self.asdict().items() if k in RESULT_KEYS}
 
     def replace(self, **changes) -> RunConfig: return dataclasses.replace(self, **changes)
 
@@ -118,24 +126,46 @@ def preset(name: str, **overrides) -> dict:
     return {**PRESETS[name], **overrides}
 
 # %% ../nbs/07_train.ipynb #c933ac62
-def validate(model, cases: list, data: RunData, cfg: RunConfig, device, vset: ValidationSet | None = None) -> float:
-    "Macro DSC in pathology space over `cases` (the evaluated region of each), scored on `device`: one host transfer."
+def validate(model, cases: list, data: RunData, cfg: RunConfig, device, vset: ValidationSet | None = None,
+             loss_fn=None) -> tuple[float, float]:
+    """`(val_score, val_loss)` over `cases`, computed on `device`: the macro DSC in pathology space (the evaluated
+    region of each volume) over the run's classes with positives in the validation truth (NaN when none has), and
+    the training loss on the validation volumes."""
     vset = vset if vset is not None else ValidationSet(cases, data, cfg, device)
     ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp(cfg.amp, device))
-    strategy, rows = cfg.label_strategy, []
+    strategy, rows, losses = cfg.label_strategy, [], []
+    loss_fn = loss_fn if loss_fn is not None else build_loss(cfg.loss, strategy)
     per_pass = cfg.batch_size if device.type == "cuda" else 1    # on a CPU, 8 volumes at once are slower than 1
     model.eval()
     with torch.no_grad():
-        for image, truth, region, box in vset.batches(per_pass):
+        for image, truth, region, target, box in vset.batches(per_pass):
             with ctx:
                 if vset.sliding:
                     logits = sliding_window_inference(image, cfg.roi, sw_batch_size=cfg.batch_size, predictor=model,
                                                       overlap=SW_OVERLAP, mode="gaussian")
                 else: logits = model(image)
+            target = target.long() if strategy.needs_codebook else target.float()
+            losses.append(loss_fn(logits.float(), target)*len(image))
             inside = (slice(None), slice(None), *box)                   # score the evaluated region only
             pred = strategy.decode(strategy.activate(logits[inside].float()), data.codebook) & region[inside]
             rows.append(batch_scores(pred, truth[inside])[0])
-    return macro_of(torch.cat(rows).cpu().numpy()) if rows else float("nan")
+    if not rows: return float("nan"), float("nan")
+    classes = torch.nonzero(vset.positive).flatten().tolist()
+    score = macro_of(torch.cat(rows).cpu().numpy(), classes) if classes else float("nan")
+    return score, float(torch.stack(losses).sum())/len(vset)
+
+def selection(history: pd.DataFrame) -> dict:
+    """Which validated epoch to keep, and by which criterion: the highest `val_score` (the earliest on ties); when no
+    validation scored above 0 (no class with positives in validation, or none found yet), the lowest `val_loss`."""
+    v = history.dropna(subset=["val_loss"])
+    if v.empty: raise SpineError("no validated epoch in the history; expected rows with a val_loss")
+    by_score = bool((v.val_score > 0).any())
+    row = v.loc[v.val_score.idxmax()] if by_score else v.loc[v.val_loss.idxmin()]   # idxmax/min: the first, earliest
+    return dict(epoch=int(row.epoch), criterion="val_score" if by_score else "val_loss")
+
+def best_epoch(history: pd.DataFrame) -> int:
+    "The epoch `selection` keeps (columns `epoch`, `val_loss`, `val_score`; `val_score` may be NaN)."
+    return selection(history)["epoch"]
 
 # %% ../nbs/07_train.ipynb #04f7f723
 def save_checkpoint(path, **state) -> Path:
@@ -154,7 +184,7 @@ def check_same_run(saved: dict | RunConfig, cfg: RunConfig, where):
     "Refuse to resume or reuse `where` when it holds a run of another configuration."
     a = (saved if isinstance(saved, RunConfig) else RunConfig.from_dict(saved)).identity()
     b = cfg.identity()
-    diff = ", ".join(f"{k}: {a[k]!r} there, {b[k]!r} now" for k in RUN_KEYS if a[k] != b[k])
+    diff = ", ".join(f"{k}: {a[k]!r} there, {b[k]!r} now" for k in RESULT_KEYS if a[k] != b[k])
     if diff: raise ConfigError(f"{where} holds a run with another configuration ({diff}); "
                                "use another out_dir, or delete that run to start again")
 
@@ -207,11 +237,11 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=fast and cuda)
     scaler = torch.amp.GradScaler(device.type,
                                   enabled=False)   # bf16 autocast needs no loss scaling; kept for fp16 users
-    start, history, best, train_s, val_s = 1, [], dict(epoch=0, score=-np.inf), 0.0, 0.0
+    start, history, train_s, val_s = 1, [], 0.0, 0.0
     if (ck/"last.pt").is_file():
         st = load_checkpoint(ck/"last.pt")
         check_same_run(st["config"], cfg, out_dir)
-        start, history, best = st["epoch"] + 1, st["history"], st["best"]
+        start, history = st["epoch"] + 1, st["history"]
         train_s, val_s = st["train_seconds"], st["val_seconds"]
         if start > cfg.epochs: return pd.DataFrame(history)     # trained (a finished run keeps no optimizer state)
         if "optimizer" not in st:
@@ -255,28 +285,26 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
         if cuda: torch.cuda.synchronize(device)
         ep_s = time.time() - t0
         train_s += ep_s
-        row = dict(epoch=epoch, loss=float(total)/max(steps, 1), val_macro_dsc=float("nan"), train_seconds=ep_s,
-                   val_seconds=0.0)
+        row = dict(epoch=epoch, loss=float(total)/max(steps, 1), val_score=float("nan"), val_loss=float("nan"),
+                   train_seconds=ep_s, val_seconds=0.0)
         done_now += 1
         validate_now = epoch % cfg.val_every == 0 or epoch == cfg.epochs
         if validate_now:
             t1 = time.time()
-            score = validate(net, data.val, data, cfg, device, vset)
+            row["val_score"], row["val_loss"] = validate(net, data.val, data, cfg, device, vset, loss_fn)
             row["val_seconds"] = time.time() - t1
             val_s += row["val_seconds"]
-            row["val_macro_dsc"] = score
-            if (-np.inf if np.isnan(score) else score) > best["score"] or best["epoch"] == 0:
-                best = dict(epoch=epoch, score=-np.inf if np.isnan(score) else float(score))
-                save_checkpoint(ck/"best.pt", model=net.state_dict(), epoch=epoch, val_macro_dsc=score,
-                                config=cfg.asdict())
         history.append(row)
+        if validate_now and best_epoch(pd.DataFrame(history)) == epoch:
+            save_checkpoint(ck/"best.pt", model=net.state_dict(), epoch=epoch, val_score=row["val_score"],
+                            val_loss=row["val_loss"], config=cfg.asdict())
         stop = cfg.stop_after and done_now >= cfg.stop_after and epoch < cfg.epochs
         if validate_now or stop:
             save_checkpoint(ck/"last.pt", model=net.state_dict(), optimizer=opt.state_dict(),
                             scaler=scaler.state_dict(),
-                            epoch=epoch, rng=rng_state(), config=cfg.asdict(), history=history, best=best,
+                            epoch=epoch, rng=rng_state(), config=cfg.asdict(), history=history,
                             train_seconds=train_s, val_seconds=val_s)
         atomic_write_text(out_dir/"history.csv", pd.DataFrame(history).to_csv(index=False))
-        bar.set_postfix(loss=f"{row['loss']:.4f}", val=f"{row['val_macro_dsc']:.3f}")
+        bar.set_postfix(loss=f"{row['loss']:.4f}", val=f"{row['val_score']:.3f}")
         if stop: break
     return pd.DataFrame(history)

@@ -36,8 +36,10 @@ def test_papermill_run_writes_metrics_and_predictions(reference, tiny_phantom):
     split = pd.read_csv(reference/"split.csv")
     assert sorted(split[split.split == "test"].name) == sorted(m["split"]["test"]) and len(m["per_volume"]) == len(m["split"]["test"])
     hist = pd.read_csv(reference/"history.csv")
-    assert list(hist.epoch) == [1, 2, 3, 4] and hist.val_macro_dsc.notna().all()
-    assert m["best_epoch"] == int(hist.epoch[hist.val_macro_dsc.idxmax()])
+    assert list(hist.epoch) == [1, 2, 3, 4] and hist.val_loss.notna().all()
+    from spine_nb.train import best_epoch
+    assert m["best_epoch"] == best_epoch(hist) == m["selection"]["epoch"]
+    assert m["selection"]["criterion"] in ("val_score", "val_loss") and len(m["selection"]["validations"]) == 4
     import SimpleITK as sitk
     for v in m["per_volume"]:
         prob = nib.load(reference/"predictions"/f"{v['series']}_prob.nii.gz"); path = nib.load(reference/"predictions"/f"{v['series']}_pathology.nii.gz")
@@ -65,7 +67,7 @@ def test_resume_after_a_kill_gives_identical_metrics(reference, tiny_phantom, tm
     assert "resume" in (tmp_path/"resumed.ipynb").read_text()
     assert scores(out) == scores(reference)
     a, b = pd.read_csv(reference/"history.csv"), pd.read_csv(out/"history.csv")
-    assert a.loss.tolist() == b.loss.tolist() and a.val_macro_dsc.tolist() == b.val_macro_dsc.tolist()
+    assert a.loss.tolist() == b.loss.tolist() and a.val_loss.tolist() == b.val_loss.tolist()
     wa = torch.load(reference/"checkpoints"/"best.pt", weights_only=True)["model"]
     wb = torch.load(out/"checkpoints"/"best.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -103,7 +105,7 @@ def test_stop_after_then_resume_in_process(tiny_phantom, tmp_path, monkeypatch):
     h1 = fit(cfg, data, tmp_path/"a", progress=False)
     sliced = RunConfig(**kw, stop_after=1)
     for _ in range(3): h2 = fit(sliced, data, tmp_path/"b", progress=False)
-    assert h1.loss.tolist() == h2.loss.tolist() and h1.val_macro_dsc.equals(h2.val_macro_dsc)
+    assert h1.loss.tolist() == h2.loss.tolist() and h1.val_score.equals(h2.val_score) and h1.val_loss.equals(h2.val_loss)
     wa = torch.load(tmp_path/"a"/"checkpoints"/"last.pt", weights_only=True)["model"]
     wb = torch.load(tmp_path/"b"/"checkpoints"/"last.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
