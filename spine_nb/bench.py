@@ -648,9 +648,9 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
 def _bench_command(a):
     over = {k: v for k, v in dict(steps=a.steps, rounds=a.rounds, batch_size=a.batch).items() if v is not None}
     if a.roi: over["roi"] = tuple(int(v) for v in a.roi.replace("x", ",").split(","))
-    if a.switches: over["switches"] = () if a.switches == "none" else tuple(commacomma_list(a.switches))
-    k_archs = [] if a.k_arch == "none" else commacomma_list(a.k_arch)
-    run_bench(a.out, a.data, commacomma_list(a.arch), a.device, settings=over, concurrency_archs=k_archs, resume=a.resume)
+    if a.switches: over["switches"] = () if a.switches == "none" else tuple(comma_list(a.switches))
+    k_archs = [] if a.k_arch == "none" else comma_list(a.k_arch)
+    run_bench(a.out, a.data, comma_list(a.arch), a.device, settings=over, concurrency_archs=k_archs, resume=a.resume)
 
 def add_command(sub):
     "Add `spine_nb bench` to the `spine_nb` sub-command parsers `sub` (the `spine_nb.commands` entry point)."
