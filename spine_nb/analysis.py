@@ -43,7 +43,7 @@ def volume_table(m: dict) -> tuple[list, np.ndarray, np.ndarray]:
     return names, d, e
 
 # %% ../nbs/09_analysis.ipynb #1184da8f
-def _group_key(cfg) -> tuple: return tuple(json.dumps(cfg[k]) for k in GROUP_KEYS)
+def _group_key(cfg) -> tuple: return tuple(json.dumps(cfg.get(k)) for k in GROUP_KEYS)
 
 def in_group(m: dict) -> bool:
     "Whether a run is one model of a per-pathology group (binary), scored as part of its merged group."

@@ -329,7 +329,7 @@ def prepare_data(cfg) -> RunData:
         raise SpineError(f"data_dir {data_dir}: no such folder; expected a SPIDER folder (images/, masks/, tables)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")       # the data report is shown in the notebook instead
-        sp = read_spider(data_dir, sequence="t2", seed=cfg.seed)
+        sp = read_spider(data_dir, sequence="t2", seed=cfg.seed, method=getattr(cfg, "split", "random"))
     for s in SPLITS:
         if not len(sp.subset(s)):
             raise SpineError(f"{data_dir}: the {s} split is empty ({len(sp)} T2 series); "

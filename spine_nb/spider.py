@@ -17,10 +17,11 @@ import SimpleITK as sitk
 from .core import DISC_LEVELS, DISC_OFFSET, MASK_LABELS, SpineError, atomic_path, atomic_write_text, sha256sum
 
 # %% auto #0
-__all__ = ['SEQUENCES', 'GRADING_COLUMNS', 'GRADING_RANGES', 'OVERVIEW_COLUMNS', 'PAPER_SPLIT', 'ZENODO_URL', 'SPIDER_FILES',
-           'parse_series_name', 'read_gradings', 'read_overview', 'real_tables', 'split_sizes', 'split_series',
-           'Volume', 'read_volume', 'write_volume', 'disc_numbers', 'read_case', 'Spider', 'read_spider',
-           'placeholder_spider', 'write_split', 'audit_masks', 'download', 'unzip_into', 'fetch_spider']
+__all__ = ['SEQUENCES', 'GRADING_COLUMNS', 'GRADING_RANGES', 'OVERVIEW_COLUMNS', 'PAPER_SPLIT', 'SPLIT_METHODS', 'ZENODO_URL',
+           'SPIDER_FILES', 'parse_series_name', 'read_gradings', 'read_overview', 'real_tables', 'split_sizes',
+           'split_series', 'disc_findings', 'patient_presence', 'stratified_assignment', 'Volume', 'read_volume',
+           'write_volume', 'disc_numbers', 'read_case', 'Spider', 'read_spider', 'placeholder_spider', 'write_split',
+           'audit_masks', 'download', 'unzip_into', 'fetch_spider']
 
 # %% ../nbs/00_spider.ipynb #1a2e44a2
 SEQUENCES = ("t1", "t2", "t2_SPACE")
@@ -94,21 +95,68 @@ def split_sizes(n: int, split: dict = PAPER_SPLIT) -> dict:
     return dict(train=train, val=val, test=test)
 
 # %% ../nbs/00_spider.ipynb #437a8aeb
-def split_series(series, seed: int = 42, split: dict = PAPER_SPLIT):
-    """Assign train/val/test by patient, reproducibly for `seed`.
-    `series` is a DataFrame with a `patient` column (returns a copy with a `split` column)
-    or a sequence of patient ids (returns a dict id -> split)."""
+def split_series(series, seed: int = 42, split: dict = PAPER_SPLIT, presence: pd.DataFrame | None = None):
+    """Assign train/val/test by patient, reproducibly for `seed`: at random, or stratified on `presence` (a boolean table,
+    one row per patient, see `patient_presence`). `series` is a DataFrame with a `patient` column (returns a copy with
+    a `split` column) or a sequence of patient ids (returns a dict id -> split)."""
     if isinstance(series, pd.DataFrame):
         if "patient" not in series.columns:
             raise SpineError(f"split_series: expected a 'patient' column, got {list(series.columns)}")
         patients = sorted(series["patient"].unique())
     else: patients = sorted(set(series))
     sizes = split_sizes(len(patients), split)
-    order = np.random.default_rng(seed).permutation(len(patients))
-    names = ["train"]*sizes["train"] + ["val"]*sizes["val"] + ["test"]*sizes["test"]
-    assign = {patients[i]: names[k] for k, i in enumerate(order)}
+    if presence is not None:
+        labels = presence.reindex(patients, fill_value=False).astype(bool)     # a patient without gradings: no label
+        assign = stratified_assignment(labels, sizes, seed)
+    else:
+        order = np.random.default_rng(seed).permutation(len(patients))
+        names = ["train"]*sizes["train"] + ["val"]*sizes["val"] + ["test"]*sizes["test"]
+        assign = {patients[i]: names[k] for k, i in enumerate(order)}
     if isinstance(series, pd.DataFrame): return series.assign(split=series["patient"].map(assign))
     return assign
+
+# %% ../nbs/00_spider.ipynb #b75a329e
+SPLIT_METHODS = ("random", "stratified")
+
+def disc_findings(gradings: pd.DataFrame) -> pd.DataFrame:
+    "One boolean row per graded disc (`IVD label` >= 1): its findings, the Modic types apart; columns Patient, IVD label."
+    g = gradings[gradings["IVD label"] >= 1]
+    found = {f"Modic type {r}": g.Modic == k for k, r in ((1, "I"), (2, "II"), (3, "III"))}
+    found.update({c: g[c] == 1 for c in GRADING_COLUMNS[3:9]})   # endplates ... bulging (Pfirrmann is a grade)
+    return pd.concat([g[["Patient", "IVD label"]], pd.DataFrame(found)], axis=1)
+
+def patient_presence(gradings: pd.DataFrame) -> pd.DataFrame:
+    "Per patient, which findings any of its graded discs has: what a stratified split balances."
+    return disc_findings(gradings).drop(columns="IVD label").groupby("Patient").any()
+
+def stratified_assignment(labels: pd.DataFrame, sizes: dict, seed: int = 42) -> dict:
+    "Patient -> split by iterative stratification on a boolean patient x finding table; split sizes exactly `sizes`."
+    rng = np.random.default_rng(seed)
+    y = labels.to_numpy(bool)
+    total = len(labels)
+    room = {k: int(v) for k, v in sizes.items()}                                # patients each split still takes
+    wants = {k: y.sum(0)*v/total for k, v in sizes.items()}                    # finding counts each split still wants
+    got = {k: np.zeros(y.shape[1], int) for k in sizes}                        # patients with each finding, so far
+    left, out = set(range(total)), {}
+    while left:
+        rows = np.array(sorted(left))
+        counts = y[rows].sum(0)
+        finding = int(np.where(counts > 0, counts, np.iinfo(np.int64).max).argmin()) if counts.any() else None
+        batch = rows if finding is None else rows[y[rows, finding]]
+        for i in rng.permutation(batch):
+            open_ = [k for k in room if room[k] > 0]
+            # a split without this finding yet first (so that a finding of >= 3 patients reaches every split), then
+            # the split that wants it most, then the one with most room
+            key = ((lambda k: (room[k],)) if finding is None
+                   else (lambda k: (got[k][finding] == 0, wants[k][finding], room[k])))
+            best = max(key(k) for k in open_)
+            k = [k for k in open_ if key(k) == best][rng.integers(sum(key(k) == best for k in open_))]
+            out[int(i)] = k
+            room[k] -= 1
+            wants[k] = wants[k] - y[i]
+            got[k] += y[i]
+            left.discard(int(i))
+    return {labels.index[i]: k for i, k in out.items()}
 
 # %% ../nbs/00_spider.ipynb #8e6a43d1
 @dataclass
@@ -240,7 +288,8 @@ class Spider:
 def _report_row(kind, detail, patient=None, series=None):
     return dict(kind=kind, patient=patient, series=series, detail=detail)
 
-def read_spider(root, sequence: str = "t2", seed: int = 42, split: dict = PAPER_SPLIT, warn: bool = True) -> Spider:
+def read_spider(root, sequence: str = "t2", seed: int = 42, split: dict = PAPER_SPLIT, warn: bool = True,
+                method: str = "random") -> Spider:
     """Read a SPIDER folder: the series of `sequence` with image, mask and patient split, the tables, and a report of
     quirks."""
     root = Path(root)
@@ -305,7 +354,10 @@ def read_spider(root, sequence: str = "t2", seed: int = 42, split: dict = PAPER_
     series["subset"] = series["name"].map(ov["subset"]) if ov.index.is_unique else None
     n_discs = gradings[gradings["IVD label"] >= 1].groupby("Patient").size()
     series["n_graded_discs"] = series.patient.map(n_discs).fillna(0).astype(int)
-    series = split_series(series.sort_values(["patient", "name"]).reset_index(drop=True), seed=seed, split=split)
+    if method not in SPLIT_METHODS: raise SpineError(f"unknown split {method!r}; expected one of {list(SPLIT_METHODS)}")
+    presence = patient_presence(gradings) if method == "stratified" else None
+    series = series.sort_values(["patient", "name"]).reset_index(drop=True)
+    series = split_series(series, seed=seed, split=split, presence=presence)
     report = pd.DataFrame(report, columns=["kind", "patient", "series", "detail"])
     if warn and len(report):
         warnings.warn(f"{root}: data report: " + ", ".join(f"{k} x{v}" for k, v in report.kind.value_counts().items()),

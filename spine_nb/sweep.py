@@ -17,16 +17,20 @@ from .models import ARCHS, LOSSES, build_model, count_parameters
 from .train import PRESETS, RUN_KEYS, RunConfig
 
 # %% auto #0
-__all__ = ['ID_KEYS', 'run_id', 'grid', 'run_status', 'execute_run', 'PinGPU', 'run_sweep', 'grid_table', 'checkpoint_bytes',
-           'grid_disk']
+__all__ = ['ID_KEYS', 'ADDED_KEYS', 'run_id', 'grid', 'run_status', 'execute_run', 'PinGPU', 'run_sweep', 'grid_table',
+           'checkpoint_bytes', 'grid_disk']
 
 # %% ../nbs/08_sweep.ipynb #f14e1dde
 ID_KEYS = tuple(k for k in RUN_KEYS if k != "data_dir")   # a run's result; the data folder may move
+# fields added to RUN_KEYS after the first sweeps: they enter a run id only when they differ from this value, so the ids
+# of earlier runs stay valid
+ADDED_KEYS = dict(split="random")
 
 def run_id(params: dict) -> str:
     "Stable id of a run: `strategy-arch-loss[-pathology]-` + 10 hex digits of the sha256 of its defining parameters."
     cfg = RunConfig(**{k: v for k, v in params.items() if k in RUN_KEYS})
-    key = json.dumps({k: v for k, v in cfg.identity().items() if k in ID_KEYS}, sort_keys=True)
+    fields = {k: v for k, v in cfg.identity().items() if k in ID_KEYS and v != ADDED_KEYS.get(k, object())}
+    key = json.dumps(fields, sort_keys=True)
     slug = re.sub(r"[^a-z0-9]+", "_", cfg.pathology.lower()).strip("_")
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return "-".join([cfg.strategy, cfg.arch, cfg.loss] + ([slug] if slug else []) + [digest])

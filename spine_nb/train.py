@@ -18,6 +18,7 @@ from monai.transforms import ResizeWithPadOrCrop
 from monai.utils import set_determinism
 
 from .core import ConfigError, SpineError, as_flag, atomic_path, atomic_write_text, check_choice
+from .spider import SPLIT_METHODS
 from .labels import Strategy, channels, get_strategy
 from .metrics import batch_scores, macro_of
 from .data import (CROPS, FAST_ARCH, ResidentData, RunData, ValidationSet, resolve_device, rng_state, seed_epoch,
@@ -32,16 +33,16 @@ __all__ = ['PRESETS', 'INFERENCES', 'SW_OVERLAP', 'RUN_KEYS', 'RESULT_KEYS', 'PR
 # %% ../nbs/07_train.ipynb #9b87d10e
 PRESETS = {
     "paper": dict(pathology_set="spider9", epochs=500, lr=1e-4, batch_size=8, seed=42, roi=[32, 192, 192],
-                  crop="center", inference="center", val_every=5),
+                  crop="center", inference="center", val_every=5, split="random"),
     "paper-v2": dict(pathology_set="spider9", epochs=500, lr=1e-4, batch_size=8, seed=42, roi=[32, 192, 192],
-                     crop="random", inference="sliding_window", val_every=5),
+                     crop="random", inference="sliding_window", val_every=5, split="random"),
 }
 INFERENCES = ("center", "sliding_window")
 SW_OVERLAP = 0.5                 # sliding-window overlap (Gaussian blending), paper-v2
 # what defines a run's result; the other fields (device, amp, fast, workers, cache, stop_after, out_dir) may change on
 # resume (the fast path, like the device, changes results within floating-point tolerance only)
 RUN_KEYS = ("data_dir", "strategy", "pathology", "pathology_set", "arch", "loss", "epochs", "lr", "batch_size", "seed",
-            "roi", "crop", "inference", "val_every")
+            "roi", "crop", "inference", "val_every", "split")
 # a bf16 run and an fp32 run are different results: the precision is part of what a resumed run must match, but not
 # of the sweep's run ids (RUN_KEYS), which stay the same on any device
 RESULT_KEYS = RUN_KEYS + ("precision",)
@@ -73,6 +74,7 @@ class RunConfig:
     crop: str = "center"
     inference: str = "center"
     val_every: int = 1
+    split: str = "random"           # the patient split: random (the paper's) or stratified on the findings
     device: str = "auto"
     amp: bool | str = "auto"
     num_workers: int = 0
@@ -89,6 +91,7 @@ class RunConfig:
         put("roi", check_roi(self.arch, self.roi))
         check_choice("crop", self.crop, CROPS)
         check_choice("inference", self.inference, INFERENCES)
+        check_choice("split", self.split, SPLIT_METHODS)
         for k in ("epochs", "batch_size", "val_every"): put(k, _whole(k, getattr(self, k), 1))
         for k in ("seed", "num_workers", "stop_after"): put(k, _whole(k, getattr(self, k), 0))
         if not float(self.lr) > 0: raise ConfigError(f"lr={self.lr!r}: expected a positive number")
