@@ -18,7 +18,7 @@ from .phantom import make_phantom
 from .labels import STRATEGIES, channels
 from .data import (FAST_ARCH, ResidentData, RunData, TargetEncoder, ValidationSet, case_items, load_cases,
                            prep_transforms, train_dataset, train_transforms)
-from .models import ARCHS, build_loss, build_model, check_roi
+from .models import ARCHS, build_loss, build_model, check_roi, parse_roi
 from .fast import FusedModels, run_separately
 from .metrics import per_class_dsc
 from .train import PRESETS, SW_OVERLAP, RunConfig, save_checkpoint, validate
@@ -647,7 +647,7 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
 # %% ../nbs/13_bench.ipynb #d8588d91
 def _bench_command(a):
     over = {k: v for k, v in dict(steps=a.steps, rounds=a.rounds, batch_size=a.batch).items() if v is not None}
-    if a.roi: over["roi"] = tuple(int(v) for v in a.roi.replace("x", ",").split(","))
+    if a.roi: over["roi"] = tuple(int(v) for v in parse_roi(a.roi))
     if a.switches: over["switches"] = () if a.switches == "none" else tuple(comma_list(a.switches))
     k_archs = [] if a.k_arch == "none" else comma_list(a.k_arch)
     run_bench(a.out, a.data, comma_list(a.arch), a.device, settings=over, concurrency_archs=k_archs, resume=a.resume)
