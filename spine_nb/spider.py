@@ -96,8 +96,8 @@ def split_sizes(n: int, split: dict = PAPER_SPLIT) -> dict:
 
 # %% ../nbs/00_spider.ipynb #437a8aeb
 def split_series(series, seed: int = 42, split: dict = PAPER_SPLIT, presence: pd.DataFrame | None = None):
-    """Assign train/val/test by patient, reproducibly for `seed`: at random, or stratified on `presence` (a boolean table,
-    one row per patient, see `patient_presence`). `series` is a DataFrame with a `patient` column (returns a copy with
+    """Assign train/val/test by patient, reproducibly for `seed`: at random, or stratified on `presence` (a boolean
+    table, one row per patient, see `patient_presence`). `series` is a DataFrame with a `patient` column (returns a copy with
     a `split` column) or a sequence of patient ids (returns a dict id -> split)."""
     if isinstance(series, pd.DataFrame):
         if "patient" not in series.columns:
@@ -119,7 +119,7 @@ def split_series(series, seed: int = 42, split: dict = PAPER_SPLIT, presence: pd
 SPLIT_METHODS = ("random", "stratified")
 
 def disc_findings(gradings: pd.DataFrame) -> pd.DataFrame:
-    "One boolean row per graded disc (`IVD label` >= 1): its findings, the Modic types apart; columns Patient, IVD label."
+    "One boolean row per graded disc (`IVD label` >= 1): its findings (the Modic types apart), its Patient, IVD label."
     g = gradings[gradings["IVD label"] >= 1]
     found = {f"Modic type {r}": g.Modic == k for k, r in ((1, "I"), (2, "II"), (3, "III"))}
     found.update({c: g[c] == 1 for c in GRADING_COLUMNS[3:9]})   # endplates ... bulging (Pfirrmann is a grade)
