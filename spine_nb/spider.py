@@ -97,8 +97,8 @@ def split_sizes(n: int, split: dict = PAPER_SPLIT) -> dict:
 # %% ../nbs/00_spider.ipynb #437a8aeb
 def split_series(series, seed: int = 42, split: dict = PAPER_SPLIT, presence: pd.DataFrame | None = None):
     """Assign train/val/test by patient, reproducibly for `seed`: at random, or stratified on `presence` (a boolean
-    table, one row per patient, see `patient_presence`). `series` is a DataFrame with a `patient` column (returns a copy with
-    a `split` column) or a sequence of patient ids (returns a dict id -> split)."""
+    table, one row per patient, see `patient_presence`). `series` is a DataFrame with a `patient` column (returns a
+    copy with a `split` column) or a sequence of patient ids (returns a dict id -> split)."""
     if isinstance(series, pd.DataFrame):
         if "patient" not in series.columns:
             raise SpineError(f"split_series: expected a 'patient' column, got {list(series.columns)}")
