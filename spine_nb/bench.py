@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import ConfigError, SpineError, atomic_write_text, comma_list, json_safe
+from .core import ConfigError, SpineError, atomic_write_text, comma_list, json_safe, save_checkpoint
 from .spider import read_spider
 from .phantom import make_phantom
 from .labels import STRATEGIES, channels
@@ -21,7 +21,7 @@ from .data import (FAST_ARCH, ResidentData, RunData, TargetEncoder, ValidationSe
 from .models import ARCHS, build_loss, build_model, check_roi, parse_roi
 from .fast import FusedModels, run_separately
 from .metrics import per_class_dsc
-from .train import PRESETS, SW_OVERLAP, RunConfig, save_checkpoint, validate
+from .train import PRESETS, SW_OVERLAP, RunConfig, validate
 from .infer import predict_volume, truth_of
 
 # %% auto #0

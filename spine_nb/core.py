@@ -10,11 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import torch
 
 # %% auto #0
 __all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'TEMPLATES', 'SpineError',
-           'ConfigError', 'atomic_path', 'atomic_write_text', 'sha256sum', 'is_disc', 'as_flag', 'json_safe',
-           'check_choice', 'comma_list', 'keep_or_check', 'template_path']
+           'ConfigError', 'atomic_path', 'atomic_write_text', 'sha256sum', 'save_checkpoint', 'load_checkpoint',
+           'is_disc', 'as_flag', 'json_safe', 'check_choice', 'comma_list', 'check_whole', 'keep_or_check',
+           'template_path']
 
 # %% ../nbs/00a_core.ipynb #876af4b2
 class SpineError(ValueError):
@@ -52,6 +54,19 @@ def sha256sum(path, chunk: int = 1 << 22) -> str:
     with open(path, "rb") as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
+
+# %% ../nbs/00a_core.ipynb #d802e9c6
+def save_checkpoint(path, **state) -> Path:
+    "`torch.save` to a temp file, then rename: a crash never leaves a truncated checkpoint under its final name."
+    with atomic_path(path) as tmp: torch.save(state, tmp)
+    return Path(path)
+
+def load_checkpoint(path) -> dict:
+    "A checkpoint, loaded with `weights_only=True`; an unreadable one is an error naming the file."
+    try: return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise SpineError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to start this run "
+                         "again") from None
 
 # %% ../nbs/00a_core.ipynb #7a4716e6
 MASK_LABELS = dict(background=0, vertebrae=(1, 25), canal=100, partial_vertebrae=(101, 125), discs=(201, 225))
@@ -93,6 +108,14 @@ def check_choice(kind: str, value, allowed):
 def comma_list(value) -> list | None:
     "A command-line list such as `unet3d, vnet` -> `['unet3d', 'vnet']`; empty or None -> None (meaning: all)."
     return [x.strip() for x in value.split(",") if x.strip()] or None if value else None
+
+def check_whole(name: str, value, least: int) -> int:
+    "`value` as an int >= `least` (papermill may hand over '3'), or a `ConfigError` naming it."
+    try: v = int(value)
+    except (TypeError, ValueError): v = None
+    if v is None or v != float(value) or v < least:
+        raise ConfigError(f"{name}={value!r}: expected an integer >= {least}")
+    return v
 
 # %% ../nbs/00a_core.ipynb #a5b08587
 def keep_or_check(path, text: str) -> Path:

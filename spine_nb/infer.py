@@ -17,13 +17,13 @@ from monai.data import MetaTensor
 from monai.inferers import sliding_window_inference
 from monai.transforms import ResizeWithPadOrCrop
 
-from .core import SpineError, atomic_path, atomic_write_text, json_safe, keep_or_check
+from .core import SpineError, atomic_path, atomic_write_text, json_safe, keep_or_check, load_checkpoint
 from .spider import read_case, read_spider
 from .labels import Codebook, disc_table, pathology_map
 from .metrics import box_mask, class_means, diagnosis_metrics, macro_of, multiclass_dsc, score_volume
 from .models import count_parameters
 from .data import RunData, prepare_data, smoke_data_dir, use_amp, use_fast
-from .train import (SW_OVERLAP, RunConfig, fit, load_checkpoint, new_model, resolve_device, resume_state, selection,
+from .train import (SW_OVERLAP, RunConfig, fit, new_model, resolve_device, resume_state, selection,
                             slim_last_checkpoint)
 
 # %% auto #0
@@ -35,6 +35,7 @@ def predict_volume(model, image: torch.Tensor, cfg: RunConfig, device) -> tuple[
     "Probabilities `(C, D, H, W)` float32 in the image's grid, and the evaluated box (three `(start, stop)` pairs)."
     roi, strategy = cfg.roi, cfg.label_strategy
     ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp(cfg.amp, device))
+    model.eval()                                  # dropout off, batch norm on its running statistics
     with torch.no_grad(), ctx:
         if cfg.inference == "sliding_window":
             logits = sliding_window_inference(image[None].to(device), roi, sw_batch_size=cfg.batch_size,

@@ -17,7 +17,8 @@ from monai.inferers import sliding_window_inference
 from monai.transforms import ResizeWithPadOrCrop
 from monai.utils import set_determinism
 
-from .core import ConfigError, SpineError, as_flag, atomic_path, atomic_write_text, check_choice
+from .core import (ConfigError, SpineError, as_flag, atomic_write_text, check_choice, check_whole,
+                           load_checkpoint, save_checkpoint)
 from .spider import SPLIT_METHODS
 from .labels import Strategy, channels, get_strategy
 from .metrics import batch_scores, macro_of
@@ -27,8 +28,7 @@ from .models import LOSSES, build_loss, build_model, check_roi
 
 # %% auto #0
 __all__ = ['PRESETS', 'INFERENCES', 'SW_OVERLAP', 'RUN_KEYS', 'RESULT_KEYS', 'PRECISIONS', 'RunConfig', 'preset', 'validate',
-           'selection', 'best_epoch', 'save_checkpoint', 'load_checkpoint', 'check_same_run', 'slim_last_checkpoint',
-           'resume_state', 'new_model', 'fit']
+           'selection', 'best_epoch', 'check_same_run', 'slim_last_checkpoint', 'resume_state', 'new_model', 'fit']
 
 # %% ../nbs/07_train.ipynb #9b87d10e
 PRESETS = {
@@ -47,14 +47,6 @@ RUN_KEYS = ("data_dir", "strategy", "pathology", "pathology_set", "arch", "loss"
 # of the sweep's run ids (RUN_KEYS), which stay the same on any device
 RESULT_KEYS = RUN_KEYS + ("precision",)
 PRECISIONS = ("fp32", "bf16")
-
-def _whole(name: str, value, least: int) -> int:
-    "`value` as an int >= `least` (papermill may hand over '3'), or a `ConfigError` naming it."
-    try: v = int(value)
-    except (TypeError, ValueError): v = None
-    if v is None or v != float(value) or v < least:
-        raise ConfigError(f"{name}={value!r}: expected an integer >= {least}")
-    return v
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -92,8 +84,8 @@ class RunConfig:
         check_choice("crop", self.crop, CROPS)
         check_choice("inference", self.inference, INFERENCES)
         check_choice("split", self.split, SPLIT_METHODS)
-        for k in ("epochs", "batch_size", "val_every"): put(k, _whole(k, getattr(self, k), 1))
-        for k in ("seed", "num_workers", "stop_after"): put(k, _whole(k, getattr(self, k), 0))
+        for k in ("epochs", "batch_size", "val_every"): put(k, check_whole(k, getattr(self, k), 1))
+        for k in ("seed", "num_workers", "stop_after"): put(k, check_whole(k, getattr(self, k), 0))
         if not float(self.lr) > 0: raise ConfigError(f"lr={self.lr!r}: expected a positive number")
         put("lr", float(self.lr))
         put("amp", as_flag(self.amp, "amp"))
@@ -171,18 +163,6 @@ def best_epoch(history: pd.DataFrame) -> int:
     return selection(history)["epoch"]
 
 # %% ../nbs/07_train.ipynb #04f7f723
-def save_checkpoint(path, **state) -> Path:
-    "`torch.save` to a temp file, then rename: a crash never leaves a truncated checkpoint under its final name."
-    with atomic_path(path) as tmp: torch.save(state, tmp)
-    return Path(path)
-
-def load_checkpoint(path) -> dict:
-    "A checkpoint, loaded with `weights_only=True`; an unreadable one is an error naming the file."
-    try: return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise SpineError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to start this run "
-                         "again") from None
-
 def check_same_run(saved: dict | RunConfig, cfg: RunConfig, where):
     "Refuse to resume or reuse `where` when it holds a run of another configuration."
     a = (saved if isinstance(saved, RunConfig) else RunConfig.from_dict(saved)).identity()
