@@ -346,7 +346,7 @@ def summary_markdown(results: pd.DataFrame, tests: pd.DataFrame) -> str:
         if not len(d): continue
         b = d.loc[d.val_score.fillna(-np.inf).idxmax()]
         ex = results[(results.metric == "example_dsc") & (results.run_id == b.run_id)].value
-        m = f", m = {int(b.m)}" if pd.notna(b.m) else ""
+        m = f", m = {int(b.m)} ({int(b.unseen_test_discs)} test discs unseen in training)" if pd.notna(b.m) else ""
         lines.append(f"- {s}: **{b.arch} + {b.loss}** (validation {b.val_score:.3f}): macro DSC {b.value:.3f} "
                      f"[{b.ci_low:.3f}, {b.ci_high:.3f}] over {int(b.n_classes)} classes, example-based DSC "
                      f"{ex.iloc[0]:.3f}; {int(b.n_models)} model(s), {b.parameters/1e6:.1f} M parameters, "

@@ -136,6 +136,7 @@ def evaluate_test_split(cfg: RunConfig, data: RunData, out_dir, history: pd.Data
     net.eval()
     strategy, cb = cfg.label_strategy, data.codebook
     per_class, examples, native, calls, volumes, seconds = [], [], [], [], [], []
+    native_present = set()                        # multi-class: the classes the test truth has (one fixed set)
     for c in tqdm(data.test, desc="test", disable=not progress):
         t0 = time.time()
         probs, box = predict_volume(net, c["image"], cfg, device)
@@ -146,7 +147,10 @@ def evaluate_test_split(cfg: RunConfig, data: RunData, out_dir, history: pd.Data
         s = score_volume(masks, truth_of(c, data), c["label"][0].numpy(), strategy.pathology_probs(probs, cb), box)
         per_class.append(s["per_class_dsc"][None])
         examples.append(s["example_dsc"])
-        if cb is not None: native.append(multiclass_dsc(np.argmax(probs, 0), _true_classes(c, data, box), cb.m))
+        if cb is not None:
+            true_classes = _true_classes(c, data, box)
+            native.append(multiclass_dsc(np.argmax(probs, 0), true_classes, cb.m))
+            native_present |= {int(k) for k in np.unique(true_classes) if k > 0}
         calls.append(s["calls"].assign(series=c["name"]))
         volumes.append(dict(series=c["name"], patient=c["patient"], example_dsc=s["example_dsc"],
                             eval_box=[list(b) for b in box], per_class_dsc=dict(zip(data.names, s["per_class_dsc"])),
@@ -159,7 +163,8 @@ def evaluate_test_split(cfg: RunConfig, data: RunData, out_dir, history: pd.Data
         evaluated_classes=[data.names[k] for k in classes],
         example_dsc=float(np.nanmean(examples)) if not np.all(np.isnan(examples)) else float("nan"),
         per_class_dsc=dict(zip(data.names, class_means(per_class))),
-        multiclass_macro_dsc=macro_of(np.concatenate(native)) if native else None,
+        multiclass_macro_dsc=(macro_of(np.concatenate(native), [k - 1 for k in sorted(native_present)])
+                              if native else None),
         per_volume=volumes, diagnosis=diagnosis_metrics(calls, data.names).to_dict(orient="records"),
         best_epoch=int(best["epoch"]), best_val_score=best["val_score"],
         selection=dict(selection(history), validations=history.dropna(subset=["val_loss"])[
