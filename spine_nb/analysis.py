@@ -15,16 +15,14 @@ from scipy.stats import wilcoxon
 from .core import SpineError, atomic_path, atomic_write_text
 from .labels import STRATEGIES, channels, get_strategy
 from .metrics import class_means, diagnosis_metrics, macro_of, pooled_dsc, score_volume
-from .train import RUN_KEYS
-from .infer import Run, evaluable_classes_of, voxel_counts
+from .infer import Run, evaluable_classes_of, group_key, voxel_counts
 
 # %% auto #0
-__all__ = ['GROUP_KEYS', 'STRATEGY_ORDER', 'load_runs', 'volume_table', 'in_group', 'binary_groups', 'merge_binary',
-           'bootstrap_ci', 'paired_wilcoxon', 'paired_bootstrap_ci', 'holm', 'summarise', 'not_evaluable',
-           'ml_vs_binary', 'figure4', 'pathology_heatmap', 'cost_figure', 'summary_markdown']
+__all__ = ['STRATEGY_ORDER', 'load_runs', 'volume_table', 'in_group', 'binary_groups', 'merge_binary', 'bootstrap_ci',
+           'paired_wilcoxon', 'paired_bootstrap_ci', 'holm', 'summarise', 'not_evaluable', 'ml_vs_binary', 'figure4',
+           'pathology_heatmap', 'cost_figure', 'summary_markdown']
 
 # %% ../nbs/09_analysis.ipynb #a1a60061
-GROUP_KEYS = [k for k in RUN_KEYS if k not in ("strategy", "pathology", "data_dir")]   # what a binary group shares
 STRATEGY_ORDER = list(STRATEGIES)
 
 def load_runs(runs_dir) -> list[dict]:
@@ -43,8 +41,6 @@ def volume_table(m: dict) -> tuple[list, np.ndarray, np.ndarray]:
     return names, d, e
 
 # %% ../nbs/09_analysis.ipynb #1184da8f
-def _group_key(cfg) -> tuple: return tuple(json.dumps(cfg.get(k)) for k in GROUP_KEYS)
-
 def in_group(m: dict) -> bool:
     "Whether a run is one model of a per-pathology group (binary), scored as part of its merged group."
     return get_strategy(m["config"]["strategy"]).per_pathology
@@ -53,7 +49,7 @@ def binary_groups(runs: list[dict]) -> dict:
     "Complete binary groups: group key -> the n runs in channel order (groups missing a pathology are left out)."
     groups = {}
     for m in runs:
-        if in_group(m): groups.setdefault(_group_key(m["config"]), []).append(m)
+        if in_group(m): groups.setdefault(group_key(m["config"]), []).append(m)
     out = {}
     for k, ms in groups.items():
         names = channels(ms[0]["config"]["pathology_set"])
@@ -228,11 +224,11 @@ def ml_vs_binary(configs: list[dict], strategy: str = "multilabel", n_boot: int 
     DSC: the difference with a paired patient-bootstrap 95 % CI, a paired Wilcoxon over test volumes (for macro DSC on
     each volume's mean over the fixed class set), Holm-adjusted over the pairs of each metric (`p_holm`); and a
     `(pooled)` row per metric: the per-volume differences averaged over every pair, one test and one CI."""
-    ml = {_group_key(m["config"]): m for m in configs if m["config"]["strategy"] == strategy}
+    ml = {group_key(m["config"]): m for m in configs if m["config"]["strategy"] == strategy}
     out, pooled = [], {}
     for b in configs:
-        if b["status"] != "merged" or _group_key(b["config"]) not in ml: continue
-        a = ml[_group_key(b["config"])]
+        if b["status"] != "merged" or group_key(b["config"]) not in ml: continue
+        a = ml[group_key(b["config"])]
         for metric, (ta, tb, stat, xa, xb) in _paired_rows(a, b).items():
             lo, hi = paired_bootstrap_ci(ta, tb, stat, n_boot)
             out.append(dict(arch=b["config"]["arch"], loss=b["config"]["loss"], metric=metric, multilabel=stat(ta),

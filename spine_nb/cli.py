@@ -9,9 +9,11 @@ import argparse, importlib.metadata, sys
 from pathlib import Path
 
 from .core import SpineError, comma_list, template_path
-from .spider import ZENODO_URL, fetch_spider, read_spider
+from .spider import ZENODO_URL, fetch_spider, parse_series_name, read_spider, read_volume
+from .labels import channels
 from .phantom import SIZES, make_phantom
 from .train import PRESETS
+from .infer import grading_truth, is_run_path, predict, read_anatomy, resolve_runs, scan_name
 from .sweep import grid, grid_disk, grid_table, run_sweep
 from .data import FAST_ARCH
 
@@ -72,6 +74,39 @@ def _sweep(a):
 def _demo(a):
     run_demo(a.out, a.figures, cases=a.cases, workers=a.workers)
 
+def _scan_truth(a, scans: list, names: list) -> list:
+    "`--truth`: each scan's gradings (its patient from `--patient`, else from a SPIDER name such as `12_t2`)."
+    if not a.truth: return [None]*len(scans)
+    out = []
+    for s in scans:
+        try: patient = a.patient if a.patient is not None else parse_series_name(scan_name(s))[0]
+        except SpineError: raise SpineError(f"{s}: --truth needs the scan's patient; give --patient N") from None
+        out.append(grading_truth(a.truth, patient, names))
+    return out
+
+def _predict(a):
+    runs = [p for p in a.paths if is_run_path(p)]
+    scans = [p for p in a.paths if not is_run_path(p)]
+    if not runs or not scans:
+        raise SpineError(f"{a.paths}: expected run folder(s), then scan(s) (.mha, .nii, .nii.gz or a DICOM folder)")
+    group = resolve_runs(runs)
+    names = [scan_name(s) for s in scans]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SpineError(f"scans named alike {twice}: their outputs would share a folder; expected distinct names")
+    masks = a.anatomy or [None]*len(scans)
+    if len(masks) != len(scans):
+        raise SpineError(f"--anatomy given {len(masks)} time(s) for {len(scans)} scan(s); expected one per scan, in "
+                         "order")
+    volumes = [read_volume(s) for s in scans]                    # every input is checked before anything is written
+    for m, v in zip(masks, volumes):
+        if m is not None: read_anatomy(m, v)
+    truths = _scan_truth(a, scans, channels(group[0].config["pathology_set"]))
+    for s, v, m, t, n in zip(scans, volumes, masks, truths, names):
+        pred = predict(group, v, anatomy=m, tau=a.tau, device=a.device, truth=t)
+        folder = pred.save(Path(a.out)/n)
+        print(f"{s}: {pred.note}. Wrote {folder}/ (masks, probabilities, report.md, report.png, predict.json)")
+
 def parser() -> argparse.ArgumentParser:
     "The `spine_nb` argument parser."
     p = argparse.ArgumentParser(prog="spine_nb",
@@ -120,6 +155,20 @@ def parser() -> argparse.ArgumentParser:
     de.add_argument("--workers", type=int, default=1,
                     help="runs side by side in a Dask LocalCluster (default 1: one after the other)")
     de.set_defaults(func=_demo)
+    pr = sub.add_parser("predict", help="a finished run (or binary group) on new scans: masks, probabilities and a "
+                                         "per-level report in each scan's own geometry")
+    pr.add_argument("paths", nargs="+", metavar="RUN_OR_SCAN",
+                    help="RUN [RUN ...] SCAN [SCAN ...]: a run folder, the n runs of a binary group (or their folder); "
+                         "then .mha, .nii, .nii.gz files or DICOM folders")
+    pr.add_argument("--out", required=True, help="folder to write into: one sub-folder per scan")
+    pr.add_argument("--anatomy", action="append", metavar="MASK",
+                    help="an anatomy mask (SPIDER labels) in the scan's grid, per scan in order: the levels")
+    pr.add_argument("--tau", type=float, default=0.5, help="share of a disc's voxels that calls it (default 0.5)")
+    pr.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    pr.add_argument("--truth", metavar="GRADINGS",
+                    help="radiological_gradings.csv (or its SPIDER folder): each call beside the radiologist's")
+    pr.add_argument("--patient", type=int, help="the scans' patient in --truth (default: from a name like 12_t2)")
+    pr.set_defaults(func=_predict)
     for command in importlib.metadata.entry_points(group="spine_nb.commands"):
         command.load()(sub)                 # later stages add their own (`spine_nb bench`): see setup.py
     return p

@@ -26,9 +26,9 @@ from .models import ARCHS
 
 # %% auto #0
 __all__ = ['PREP', 'CROPS', 'FASTS', 'FAST_ARCH', 'PHANTOM_CASES', 'SPLITS', 'LoadCased', 'prep_transforms', 'default_cache_dir',
-           'unwrap_spine_errors', 'case_items', 'load_cases', 'TargetEncoder', 'EncodeTargetd', 'train_transforms',
-           'train_dataset', 'use_fast', 'use_amp', 'resolve_device', 'epoch_order', 'seed_epoch', 'rng_state',
-           'set_rng_state', 'ResidentData', 'RunData', 'smoke_data_dir', 'prepare_data', 'ValidationSet']
+           'unwrap_spine_errors', 'case_items', 'load_cases', 'scale_image', 'TargetEncoder', 'EncodeTargetd',
+           'train_transforms', 'train_dataset', 'use_fast', 'use_amp', 'resolve_device', 'epoch_order', 'seed_epoch',
+           'rng_state', 'set_rng_state', 'ResidentData', 'RunData', 'smoke_data_dir', 'prepare_data', 'ValidationSet']
 
 # %% ../nbs/06_data.ipynb #3ef4fbf1
 PREP = dict(version=1, lower=0.5, upper=99.5)   # everything that changes the cached arrays; part of the cache key
@@ -97,6 +97,12 @@ def load_cases(series: pd.DataFrame, cache_dir=None, prep: dict = PREP) -> list[
                         affine=np.asarray(d["affine"], float),
                         spacing=tuple(float(v) for v in np.asarray(d["spacing"]))))
     return out
+
+# %% ../nbs/06_data.ipynb #27523899
+def scale_image(array, prep: dict = PREP) -> torch.Tensor:
+    "A scan `(D, H, W)` -> `(1, D, H, W)` float32 in [0, 1], scaled by `prep_transforms`' own intensity transform."
+    scale = prep_transforms(prep).transforms[-1]
+    return torch.as_tensor(scale(dict(image=np.asarray(array, np.float32)[None]))["image"]).float()
 
 # %% ../nbs/06_data.ipynb #77fe67c5
 class TargetEncoder:
@@ -335,7 +341,7 @@ def prepare_data(cfg) -> RunData:
             raise SpineError(f"{data_dir}: the {s} split is empty ({len(sp)} T2 series); "
                              "expected enough series for all three splits")
     all_names = channels(cfg.pathology_set)
-    strategy = get_strategy(cfg.strategy)
+    strategy = get_strategy(cfg.strategy, getattr(cfg, "anatomy", False))
     codebook = None
     if strategy.needs_codebook:
         codebook = Codebook.from_gradings(sp.gradings, cfg.pathology_set, patients=sp.subset("train").patient)

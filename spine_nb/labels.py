@@ -13,12 +13,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import DISC_OFFSET, N_DISCS, N_LABELS, ConfigError, is_disc, SpineError, atomic_write_text
+import dataclasses
+
+from .core import (DISC_OFFSET, MASK_LABELS, N_DISCS, N_LABELS, ConfigError, is_disc, SpineError,
+                           atomic_write_text)
 
 # %% auto #0
-__all__ = ['CHANNELS', 'PATHOLOGY_SETS', 'STRATEGIES', 'channels', 'disc_table', 'observed_combinations', 'pathology_map',
-           'Codebook', 'encode_binary', 'encode_multilabel', 'encode_multiclass', 'decode_multiclass',
-           'decode_multilabel', 'decode_binary', 'Strategy', 'get_strategy']
+__all__ = ['CHANNELS', 'PATHOLOGY_SETS', 'ANATOMY', 'STRATEGIES', 'channels', 'disc_table', 'observed_combinations',
+           'pathology_map', 'Codebook', 'encode_binary', 'encode_multilabel', 'encode_multiclass', 'decode_multiclass',
+           'decode_multilabel', 'decode_binary', 'anatomy_lut', 'Strategy', 'get_strategy']
 
 # %% ../nbs/03_labels.ipynb #9d98fa02
 CHANNELS = {
@@ -167,6 +170,16 @@ def decode_binary(probs: list, threshold: float = 0.5) -> np.ndarray:
     "The n binary models' outputs (each `(D, H, W)` or `(1, D, H, W)`, channel order) -> boolean `(n, D, H, W)`."
     return np.stack([np.asarray(p).reshape(np.shape(p)[-3:]) >= threshold for p in probs])
 
+# %% ../nbs/03_labels.ipynb #88c120b3
+ANATOMY = {"discs": [MASK_LABELS["discs"]], "vertebrae": [MASK_LABELS["vertebrae"], MASK_LABELS["partial_vertebrae"]],
+           "canal": [(MASK_LABELS["canal"], MASK_LABELS["canal"])]}   # channel -> the mask label ranges it covers
+
+def anatomy_lut() -> np.ndarray:
+    "`(N_LABELS, len(ANATOMY))` bool: which anatomy channel each SPIDER mask label belongs to."
+    labels = np.arange(N_LABELS)
+    cols = [np.any([(labels >= lo) & (labels <= hi) for lo, hi in ranges], 0) for ranges in ANATOMY.values()]
+    return np.stack(cols, 1)
+
 # %% ../nbs/03_labels.ipynb #3979fe94
 def _torch_or_numpy(x):
     return x if isinstance(x, torch.Tensor) else np.asarray(x)
@@ -178,6 +191,25 @@ class Strategy:
     activation: str               # "sigmoid": channels independent; "softmax": one class per voxel (needs a codebook)
     per_pathology: bool = False   # one model per pathology: the sweep runs n of them, the analysis merges them
     doc: str = ""
+    anatomy: bool = False         # extra sigmoid channels after the pathologies: `ANATOMY`'s structures (discs, ...)
+
+    @property
+    def n_anatomy(self) -> int: return len(ANATOMY) if self.anatomy else 0
+
+    def with_anatomy(self, anatomy: bool = True) -> Strategy:
+        "The same strategy with (or without) the anatomy channels; only one model of independent sigmoid channels can."
+        if anatomy and (self.needs_codebook or self.per_pathology):
+            raise ConfigError(f"anatomy=True: the {self.name} strategy cannot add anatomy channels; expected one model "
+                              "of independent sigmoid channels (multilabel)")
+        return dataclasses.replace(self, anatomy=bool(anatomy))
+
+    def split_anatomy(self, x):
+        "Outputs `(C, D, H, W)` or `(B, C, ...)` -> `(pathology part, anatomy part or None)`: the anatomy is last."
+        if not self.n_anatomy: return x, None
+        axis = x.ndim - 4
+        n = x.shape[axis] - self.n_anatomy
+        take = lambda a, b: x[(slice(None),)*axis + (slice(a, b),)]
+        return take(0, n), take(n, None)
 
     @property
     def needs_codebook(self) -> bool: return self.activation == "softmax"
@@ -191,7 +223,7 @@ class Strategy:
     def out_channels(self, n_pathologies: int, codebook: Codebook | int | None = None) -> int:
         "Output channels: 1 (one model per pathology), m + 1 (background and m combinations), or n."
         if self.per_pathology: return 1
-        if not self.needs_codebook: return int(n_pathologies)
+        if not self.needs_codebook: return int(n_pathologies) + self.n_anatomy
         m = codebook if isinstance(codebook, int) else self.codebook_of(codebook).m   # an int: m known, no codebook yet
         if m < 1: raise ConfigError(f"the {self.name} strategy needs a codebook of m >= 1 combinations")
         return m + 1
@@ -214,7 +246,8 @@ class Strategy:
         """Anatomy label -> target `(N_LABELS, C)`, from each label's pathology flags `(N_LABELS, n)` (all False off
         discs)."""
         if self.per_pathology: return flags[:, channel:channel + 1].astype(np.uint8)
-        if not self.needs_codebook: return flags.astype(np.uint8)
+        if not self.needs_codebook:
+            return np.concatenate([flags, anatomy_lut()[:, :self.n_anatomy]], 1).astype(np.uint8)
         cb = self.codebook_of(codebook)
         key = flags.astype(np.int64) @ (1 << np.arange(flags.shape[1]))
         cls = np.where(is_disc(np.arange(len(flags))), cb.lut()[key], 0)
@@ -240,9 +273,9 @@ class Strategy:
         return torch.from_numpy(table).to(like.device) if isinstance(like, torch.Tensor) else table
 
     def decode(self, probs, codebook: Codebook | None = None, threshold: float = 0.5):
-        """Probabilities -> boolean masks `(n, D, H, W)` (or `(B, n, ...)`): per channel `>= threshold`, or argmax ->
-        codebook."""
-        p = _torch_or_numpy(probs)
+        """Probabilities -> boolean pathology masks `(n, D, H, W)` (or `(B, n, ...)`): per channel `>= threshold`, or
+        argmax -> codebook; anatomy channels are left out (`split_anatomy`)."""
+        p = self.split_anatomy(_torch_or_numpy(probs))[0]
         if not self.needs_codebook: return p >= threshold
         axis = p.ndim - 4
         flags = self.class_table(self.codebook_of(codebook), p)[p.argmax(axis)]
@@ -250,7 +283,7 @@ class Strategy:
 
     def pathology_probs(self, probs, codebook: Codebook | None = None) -> np.ndarray:
         "A probability per pathology `(n, D, H, W)` float32; for softmax, the sum over the classes that contain it."
-        p = np.asarray(probs, np.float32)
+        p = self.split_anatomy(np.asarray(probs, np.float32))[0]
         if not self.needs_codebook: return p
         return np.einsum("c...,cn->n...", p, self.class_table(self.codebook_of(codebook), p).astype(np.float32))
 
@@ -260,8 +293,9 @@ STRATEGIES = {s.name: s for s in (
     Strategy("multilabel", "sigmoid", doc="one model, n sigmoid channels"),
 )}
 
-def get_strategy(name) -> Strategy:
-    "The `Strategy` of a name (a `Strategy` passes through); an unknown name is a `ConfigError` listing the known ones."
-    if isinstance(name, Strategy): return name
+def get_strategy(name, anatomy: bool = False) -> Strategy:
+    """The `Strategy` of a name (a `Strategy` passes through), with the anatomy channels when `anatomy`; an unknown
+    name is a `ConfigError` listing the known ones."""
+    if isinstance(name, Strategy): return name.with_anatomy(anatomy) if anatomy else name
     if name not in STRATEGIES: raise ConfigError(f"unknown strategy {name!r}; expected one of {list(STRATEGIES)}")
-    return STRATEGIES[name]
+    return STRATEGIES[name].with_anatomy(anatomy) if anatomy else STRATEGIES[name]

@@ -124,11 +124,11 @@ def multiclass_macro_dsc(pred_labels, target_labels, m: int, classes=None) -> fl
     return macro_of(multiclass_dsc(pred_labels, target_labels, m), columns)
 
 # %% ../nbs/04_metrics.ipynb #d8acd006
-def disc_calls(prob: np.ndarray, anatomy: np.ndarray, truth: np.ndarray, tau: float = 0.5,
+def disc_calls(prob: np.ndarray, anatomy: np.ndarray, truth: np.ndarray | None = None, tau: float = 0.5,
                threshold: float = 0.5) -> pd.DataFrame:
     """One row per (disc present in `anatomy`, channel): coverage of predicted voxels, score (mean probability), call
     and truth. `prob`: `(n, D, H, W)` probabilities (or booleans); `truth`: the true boolean pathology map (constant
-    over each disc)."""
+    over each disc), or None for a scan with no ground truth (then no `truth` column)."""
     prob = np.asarray(prob, np.float32)
     n = prob.shape[0]
     lab = anatomy.astype(np.int64).ravel()
@@ -137,14 +137,15 @@ def disc_calls(prob: np.ndarray, anatomy: np.ndarray, truth: np.ndarray, tau: fl
     cnt = np.bincount(ids, minlength=N_DISCS + 1).astype(float)
     discs = np.flatnonzero(cnt)
     flat = prob.reshape(n, -1)[:, on_disc]
-    tflat = np.asarray(truth, bool).reshape(n, -1)[:, on_disc]
+    tflat = None if truth is None else np.asarray(truth, bool).reshape(n, -1)[:, on_disc]
     rows = []
     for k in range(n):
         cover = np.bincount(ids, weights=(flat[k] >= threshold), minlength=N_DISCS + 1)[discs]/cnt[discs]
         score = np.bincount(ids, weights=flat[k], minlength=N_DISCS + 1)[discs]/cnt[discs]
-        true = np.bincount(ids, weights=tflat[k], minlength=N_DISCS + 1)[discs]/cnt[discs] >= 0.5
-        rows.append(pd.DataFrame(dict(disc=discs, channel=k, coverage=cover, score=score, call=cover >= tau,
-                                      truth=true)))
+        row = dict(disc=discs, channel=k, coverage=cover, score=score, call=cover >= tau)
+        if tflat is not None:
+            row["truth"] = np.bincount(ids, weights=tflat[k], minlength=N_DISCS + 1)[discs]/cnt[discs] >= 0.5
+        rows.append(pd.DataFrame(row))
     return pd.concat(rows, ignore_index=True)
 
 def auroc(truth, score) -> float:

@@ -371,9 +371,10 @@ def phantom_gradings(cases: int, seed: int = 42, quirks: bool = True) -> pd.Data
     return pd.concat(out, ignore_index=True)
 
 def make_phantom(dest, cases: int = 20, seed: int = 42, size: str = "small", sequences=("t2",), quirks: bool = True,
-                 workers: int | None = None, progress: bool = True) -> Path:
+                 workers: int | None = None, progress: bool = True, gradings: pd.DataFrame | None = None) -> Path:
     """Write a synthetic dataset in the SPIDER layout: `images/`, `masks/`, `overview.csv`,
-    `radiological_gradings.csv`, README."""
+    `radiological_gradings.csv`, README. `gradings` (SPIDER's columns): draw one case per patient of this table
+    (renumbered 1, 2, ...) instead of `cases` real patients."""
     from tqdm.auto import tqdm
     if size not in SIZES: raise SpineError(f"unknown phantom size {size!r}; expected one of {list(SIZES)}")
     if cases < 1: raise SpineError(f"cases={cases}: expected at least 1")
@@ -381,7 +382,11 @@ def make_phantom(dest, cases: int = 20, seed: int = 42, size: str = "small", seq
     if bad: raise SpineError(f"unknown sequence(s) {bad}; expected t1, t2 or t2_SPACE")
     dest = Path(dest)
     for sub in ("images", "masks"): (dest/sub).mkdir(parents=True, exist_ok=True)
-    g = phantom_gradings(cases, seed, quirks)
+    if gradings is None: g = phantom_gradings(cases, seed, quirks)
+    else:
+        number = {p: i for i, p in enumerate(sorted(gradings.Patient.unique()), start=1)}
+        g = gradings[GRADING_COLUMNS].assign(Patient=gradings.Patient.map(number))
+        cases = len(number)
     ov = _overview_t2()
     jobs = []
     for i in range(1, cases + 1):

@@ -20,8 +20,8 @@ from .core import DISC_LEVELS, DISC_OFFSET, MASK_LABELS, SpineError, atomic_path
 __all__ = ['SEQUENCES', 'GRADING_COLUMNS', 'GRADING_RANGES', 'OVERVIEW_COLUMNS', 'PAPER_SPLIT', 'SPLIT_METHODS', 'ZENODO_URL',
            'SPIDER_FILES', 'parse_series_name', 'read_gradings', 'read_overview', 'real_tables', 'split_sizes',
            'split_series', 'disc_findings', 'patient_presence', 'stratified_assignment', 'Volume', 'read_volume',
-           'write_volume', 'disc_numbers', 'read_case', 'Spider', 'read_spider', 'placeholder_spider', 'write_split',
-           'audit_masks', 'download', 'unzip_into', 'fetch_spider']
+           'write_volume', 'read_channels', 'same_grid', 'disc_numbers', 'read_case', 'Spider', 'read_spider',
+           'placeholder_spider', 'write_split', 'audit_masks', 'download', 'unzip_into', 'fetch_spider']
 
 # %% ../nbs/00_spider.ipynb #1a2e44a2
 SEQUENCES = ("t1", "t2", "t2_SPACE")
@@ -173,11 +173,13 @@ class Volume:
     def shape(self): return self.array.shape
 
     def to_itk(self, array=None) -> sitk.Image:
-        "An ITK image of `array` (default: this volume) in the file's original axis order and geometry."
+        """An ITK image of `array` (default: this volume; `(n, D, H, W)`: an n-component image) in the file's original
+        axis order and geometry."""
         a = self.array if array is None else np.asarray(array)
-        if a.shape != self.array.shape:
+        if a.shape[-3:] != self.array.shape or a.ndim not in (3, 4):
             raise SpineError(f"array of shape {a.shape} does not match volume {self.path or ''} of shape "
-                             f"{self.array.shape}")
+                             f"{self.array.shape}; expected (D, H, W) or (n, D, H, W)")
+        if a.ndim == 4: return sitk.Compose([self.to_itk(c) for c in a])
         img = sitk.GetImageFromArray(np.ascontiguousarray(a.transpose(np.argsort(self.axes))))
         sp = np.empty(3)
         sp[list(self.axes)] = self.spacing   # spacing in file-array order (z, y, x)
@@ -185,6 +187,16 @@ class Volume:
         img.SetOrigin(self.origin)
         img.SetDirection(self.direction)
         return img
+
+    def to_physical(self, index) -> np.ndarray:
+        "Voxel indices `(..., 3)` in `(D, H, W)` order -> physical points `(..., 3)` (ITK's LPS, mm; +z is superior)."
+        idx = np.asarray(index, float)
+        file_idx = np.empty_like(idx)
+        file_idx[..., list(self.axes)] = idx                  # file-array order (z, y, x)
+        sp = np.empty(3)
+        sp[list(self.axes)] = self.spacing
+        ijk = (file_idx*sp)[..., ::-1]                        # ITK order (x, y, z), in mm
+        return np.asarray(self.origin) + ijk @ np.array(self.direction).reshape(3, 3).T
 
     @property
     def affine(self) -> np.ndarray:
@@ -202,32 +214,70 @@ class Volume:
         return np.diag([-1, -1, 1, 1]) @ A @ perm   # LPS -> RAS
 
 # %% ../nbs/00_spider.ipynb #99ec30c0
-def read_volume(path, check_finite: bool = True) -> Volume:
-    "Read a 3D `.mha` (or any SimpleITK format) as a `Volume` with the through-plane axis first."
+def _read_itk(path, components: bool = False) -> sitk.Image:
+    "A 3D image file, or a DICOM series folder, read by SimpleITK; anything else is an error naming the path."
     path = Path(path)
-    if not path.is_file(): raise SpineError(f"{path}: file not found")
-    try: img = sitk.ReadImage(str(path))
+    if not path.exists(): raise SpineError(f"{path}: file not found")
+    try:
+        if path.is_dir():
+            files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path))
+            if not files: raise SpineError(f"{path}: a folder with no DICOM series; expected an image file or one")
+            img = sitk.ReadImage(files)
+        else: img = sitk.ReadImage(str(path))
     except RuntimeError as e:
         msg = str(e).strip().splitlines()
         raise SpineError(f"{path}: unreadable or truncated image ({msg[-1] if msg else e})") from None
-    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+    if img.GetDimension() != 3 or (img.GetNumberOfComponentsPerPixel() != 1 and not components):
         raise SpineError(f"{path}: expected a 3D single-channel image, got {img.GetDimension()}D with "
                          f"{img.GetNumberOfComponentsPerPixel()} component(s)")
-    a = sitk.GetArrayFromImage(img)            # (z, y, x)
-    sp = np.array(img.GetSpacing())[::-1]      # spacing in array order
+    return img
+
+def _through_plane_first(img: sitk.Image) -> tuple:
+    "The axis order that puts the through-plane axis (the largest spacing) first: `(axes, spacing in that order)`."
+    sp = np.array(img.GetSpacing())[::-1]      # spacing in file-array order (z, y, x)
     d = int(np.argmax(sp))
     axes = (d,) + tuple(i for i in range(3) if i != d)
-    a = np.ascontiguousarray(a.transpose(axes))
-    vol = Volume(a, tuple(float(v) for v in sp[list(axes)]), img.GetOrigin(), img.GetDirection(), axes, str(path))
+    return axes, tuple(float(v) for v in sp[list(axes)])
+
+def read_volume(path, check_finite: bool = True) -> Volume:
+    """Read a 3D `.mha`, `.nii(.gz)` (any SimpleITK format) or a DICOM series folder as a `Volume` with the
+    through-plane axis first."""
+    path = Path(path)
+    img = _read_itk(path)
+    axes, spacing = _through_plane_first(img)
+    a = np.ascontiguousarray(sitk.GetArrayFromImage(img).transpose(axes))
+    vol = Volume(a, spacing, img.GetOrigin(), img.GetDirection(), axes, str(path))
     if check_finite and a.dtype.kind == "f":
         bad = ~np.isfinite(a)
         if bad.any(): raise SpineError(f"{path}: {int(bad.sum())} NaN/inf voxel(s); expected finite intensities")
     return vol
 
 def write_volume(vol: Volume, path, array=None, compress: bool = True) -> Path:
-    "Write `array` (default `vol.array`) to `path` in `vol`'s original geometry and axis order, atomically."
+    """Write `array` (default `vol.array`; `(n, D, H, W)`: n components) to `path` in `vol`'s original geometry and axis
+    order, atomically."""
     with atomic_path(path) as tmp: sitk.WriteImage(vol.to_itk(array), str(tmp), compress)
     return Path(path)
+
+def read_channels(path) -> np.ndarray:
+    "An n-component image (as `write_volume` writes one) -> `(n, D, H, W)`, in the axis order `read_volume` gives."
+    img = _read_itk(path, components=True)
+    axes, _ = _through_plane_first(img)
+    a = sitk.GetArrayFromImage(img)            # (z, y, x[, n])
+    if a.ndim == 3: a = a[..., None]
+    return np.ascontiguousarray(np.moveaxis(a, -1, 0).transpose((0,) + tuple(1 + k for k in axes)))
+
+def same_grid(a: Volume, b: Volume) -> str:
+    """'' when two volumes share one voxel grid, else what differs: shape, spacing (relative 1e-3), origin (within
+    1 % of the smallest voxel size) or direction (cosines within 1e-4)."""
+    if a.shape != b.shape: return f"shape {b.shape} differs from {a.shape}"
+    show = lambda v, k: tuple(round(float(x), k) for x in v)
+    if not np.allclose(a.spacing, b.spacing, rtol=1e-3, atol=1e-4):
+        return f"spacing {b.spacing} differs from {a.spacing}"
+    if not np.allclose(a.origin, b.origin, rtol=0, atol=0.01*min(a.spacing)):
+        return f"origin {show(b.origin, 3)} differs from {show(a.origin, 3)}"
+    if not np.allclose(a.direction, b.direction, rtol=0, atol=1e-4):
+        return f"direction {show(b.direction, 4)} differs from {show(a.direction, 4)}"
+    return ""
 
 # %% ../nbs/00_spider.ipynb #1f8c8e95
 def disc_numbers(mask: np.ndarray) -> list[int]:
@@ -237,14 +287,12 @@ def disc_numbers(mask: np.ndarray) -> list[int]:
     return [int(v) - DISC_OFFSET for v in present]
 
 def read_case(image_path, mask_path) -> tuple[Volume, Volume]:
-    "Read an image and its anatomy mask; shape and spacing must agree, intensities must be finite."
+    "Read an image and its anatomy mask; they must share one grid (`same_grid`), intensities must be finite."
     img, msk = read_volume(image_path), read_volume(mask_path, check_finite=False)
-    if img.shape != msk.shape:
-        raise SpineError(f"{mask_path}: mask shape {msk.shape} differs from image {image_path} shape {img.shape}; "
-                         f"expected the same grid")
-    if not np.allclose(img.spacing, msk.spacing, rtol=1e-3, atol=1e-4):
-        raise SpineError(f"{mask_path}: mask spacing {msk.spacing} differs from image {image_path} spacing "
-                         f"{img.spacing}; expected the same grid")
+    differs = same_grid(img, msk)
+    if differs:
+        raise SpineError(f"{mask_path}: mask {differs.replace(' from ', f' from image {image_path} ', 1)}; expected "
+                         "the same grid")
     if msk.array.dtype.kind == "f":
         if not np.all(np.isfinite(msk.array)) or np.any(msk.array != np.round(msk.array)):
             raise SpineError(f"{mask_path}: non-integer labels; expected integer anatomy labels")

@@ -24,7 +24,7 @@ __all__ = ['ID_KEYS', 'ADDED_KEYS', 'run_id', 'grid', 'run_status', 'execute_run
 ID_KEYS = tuple(k for k in RUN_KEYS if k != "data_dir")   # a run's result; the data folder may move
 # fields added to RUN_KEYS after the first sweeps: they enter a run id only when they differ from this value, so the ids
 # of earlier runs stay valid
-ADDED_KEYS = dict(split="random")
+ADDED_KEYS = dict(split="random", anatomy=False)
 
 def run_id(params: dict) -> str:
     "Stable id of a run: `strategy-arch-loss[-pathology]-` + 10 hex digits of the sha256 of its defining parameters."

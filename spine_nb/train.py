@@ -20,7 +20,7 @@ from monai.utils import set_determinism
 from .core import (ConfigError, SpineError, as_flag, atomic_write_text, check_choice, check_whole,
                            load_checkpoint, save_checkpoint)
 from .spider import SPLIT_METHODS
-from .labels import Strategy, channels, get_strategy
+from .labels import Codebook, Strategy, channels, get_strategy
 from .metrics import batch_scores, macro_of
 from .data import (CROPS, FAST_ARCH, ResidentData, RunData, ValidationSet, resolve_device, rng_state, seed_epoch,
                            set_rng_state, train_dataset, unwrap_spine_errors, use_amp, use_fast)
@@ -42,7 +42,7 @@ SW_OVERLAP = 0.5                 # sliding-window overlap (Gaussian blending), p
 # what defines a run's result; the other fields (device, amp, fast, workers, cache, stop_after, out_dir) may change on
 # resume (the fast path, like the device, changes results within floating-point tolerance only)
 RUN_KEYS = ("data_dir", "strategy", "pathology", "pathology_set", "arch", "loss", "epochs", "lr", "batch_size", "seed",
-            "roi", "crop", "inference", "val_every", "split")
+            "roi", "crop", "inference", "val_every", "split", "anatomy")
 # a bf16 run and an fp32 run are different results: the precision is part of what a resumed run must match, but not
 # of the sweep's run ids (RUN_KEYS), which stay the same on any device
 RESULT_KEYS = RUN_KEYS + ("precision",)
@@ -74,10 +74,13 @@ class RunConfig:
     stop_after: int = 0
     fast: bool | str = "auto"
     precision: str = ""             # resolved when made: bf16 or fp32 (what amp gives on this device); part of identity
+    anatomy: bool = False           # multi-label: extra output channels for discs, vertebrae, canal (03_labels)
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)
         for k in ("data_dir", "out_dir", "pathology", "cache_dir", "device"): put(k, str(getattr(self, k) or ""))
+        put("anatomy", as_flag(self.anatomy, "anatomy"))
+        if self.anatomy == "auto": raise ConfigError(f"anatomy={self.anatomy!r}: expected true or false")
         self.label_strategy.run_channels(channels(self.pathology_set), self.pathology)
         check_choice("loss", self.loss, LOSSES)
         put("roi", check_roi(self.arch, self.roi))
@@ -96,8 +99,8 @@ class RunConfig:
 
     @property
     def label_strategy(self) -> Strategy:
-        "The `Strategy` object of `strategy`."
-        return get_strategy(self.strategy)
+        "The `Strategy` object of `strategy` (with the anatomy channels when `anatomy`)."
+        return get_strategy(self.strategy, self.anatomy)
 
     def asdict(self) -> dict:
         "Plain values (the ROI a list), for JSON, checkpoints and papermill."
@@ -108,6 +111,10 @@ class RunConfig:
         return {k: v for k, v in self.asdict().items() if k in RESULT_KEYS}
 
     def replace(self, **changes) -> RunConfig: return dataclasses.replace(self, **changes)
+
+    def out_channels(self, codebook: Codebook | None = None) -> int:
+        "The model's output channels (a multi-class run needs its codebook)."
+        return self.label_strategy.out_channels(len(channels(self.pathology_set)), codebook)
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
@@ -194,8 +201,8 @@ def resume_state(out_dir, cfg: RunConfig) -> str:
 def new_model(cfg: RunConfig, data: RunData, device):
     "The run's network (seeded init) and loss."
     torch.manual_seed(cfg.seed)
-    n_out = cfg.label_strategy.out_channels(len(data.all_names), data.codebook)
-    return build_model(cfg.arch, n_out, cfg.roi).to(device), build_loss(cfg.loss, cfg.label_strategy)
+    net = build_model(cfg.arch, cfg.out_channels(data.codebook), cfg.roi).to(device)
+    return net, build_loss(cfg.loss, cfg.label_strategy)
 
 def _epoch_batches(cfg: RunConfig, data: RunData, resident, dataset, seed: int, pin: bool):
     "One epoch's `(image, target)` batches: formed on the device (fast path) or from the MONAI data loader."

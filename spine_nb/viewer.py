@@ -10,17 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import DISC_LEVELS, DISC_OFFSET, SpineError
+from .core import DISC_OFFSET, SpineError
 from .spider import read_case, read_spider
 from .labels import disc_table, pathology_map
-from .infer import Run
+from .infer import PALETTE, Run, level_name, overlay_rgba, read_prediction, scan_name
 
 # %% auto #0
-__all__ = ['PALETTE', 'DIFF_COLOURS', 'PLANES', 'ANATOMY_COLOURS', 'take', 'overlay_rgba', 'anatomy_group', 'outline_rgba',
-           'diff_rgba', 'MaskViewer', 'RunBrowser']
+__all__ = ['DIFF_COLOURS', 'PLANES', 'ANATOMY_COLOURS', 'take', 'anatomy_group', 'outline_rgba', 'diff_rgba', 'MaskViewer',
+           'RunBrowser']
 
 # %% ../nbs/10_viewer.ipynb #cccd86fe
-PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#fabed4", "#469990"]
 DIFF_COLOURS = {"true positive": "#2ca02c", "false positive": "#d62728", "false negative": "#1f77b4"}
 PLANES = {"sagittal": 0, "coronal": 2, "axial": 1}   # the axis of (D, H, W) that a slice of the plane fixes
 
@@ -30,17 +29,6 @@ def take(a: np.ndarray, plane: str, k: int) -> np.ndarray:
     ax = PLANES[plane] + a.ndim - 3
     s = np.take(a, int(np.clip(k, 0, a.shape[ax] - 1)), axis=ax)
     return s if plane == "sagittal" else np.swapaxes(s, -1, -2)
-
-def overlay_rgba(masks: np.ndarray, show, opacity: float) -> np.ndarray:
-    "`(n, h, w)` booleans -> `(h, w, 4)` RGBA: each shown channel in its colour (the later channel on top)."
-    from matplotlib.colors import to_rgb
-    out = np.zeros(masks.shape[1:] + (4,), np.float32)
-    for k in range(masks.shape[0]):
-        if not show[k]: continue
-        m = masks[k]
-        out[m, :3] = to_rgb(PALETTE[k % len(PALETTE)])
-        out[m, 3] = opacity
-    return out
 
 ANATOMY_COLOURS = {"vertebrae": "#ffffff", "canal": "#00e5ff", "discs": "#ffe119"}
 
@@ -89,8 +77,9 @@ class MaskViewer:
     """One case: image `(D, H, W)`, true and predicted pathology maps `(n, D, H, W)`, optional anatomy labels; widgets
     or a static PNG."""
     def __init__(self, image, truth, pred=None, names=None, anatomy=None, title: str = "", spacing=None,
-                 cases: dict | None = None):
+                 cases: dict | None = None, first: str = "ground truth"):
         self.cases = cases or {}        # name -> loader returning the kwargs of another case (the case dropdown)
+        self.first = first              # what the first panel shows: the ground truth, or a prediction alone
         self._set(image, truth, pred, names, anatomy, title, spacing)
         self.plane, self.opacity = "sagittal", 0.55
         self.index = self.image.shape[0] // 2
@@ -118,7 +107,7 @@ class MaskViewer:
 
     # --- drawing: built once, then only set_data ---------------------------------------------------
     def _panels(self):
-        return ["ground truth"] + (["prediction", "difference"] if self.pred is not None else [])
+        return [self.first] + (["prediction", "difference"] if self.pred is not None else [])
 
     def _arrays(self):
         img = take(self.image, self.plane, self.index)
@@ -182,7 +171,7 @@ class MaskViewer:
             if not DISC_OFFSET < v <= DISC_OFFSET + 25: continue
             r, c = np.argwhere(lab == v).mean(0)
             for ax in self._axes:
-                out.append(ax.text(c, r, DISC_LEVELS.get(int(v) - DISC_OFFSET, str(int(v) - DISC_OFFSET)),
+                out.append(ax.text(c, r, level_name(int(v) - DISC_OFFSET),
                                    color="white",
                                    fontsize=6, ha="center", va="center",
                                    path_effects=[withStroke(linewidth=1.5, foreground="black")]))
@@ -313,6 +302,24 @@ def _from_data(cls, data_dir, pathology_set: str = "spider9", split: str | None 
     return cls(**loaders[series["name"].iloc[0]](), cases=loaders)
 
 MaskViewer.from_data = classmethod(_from_data)
+
+# %% ../nbs/10_viewer.ipynb #f452c3b9
+def _prediction_case(folder) -> dict:
+    p = read_prediction(folder)
+    runs, levels = ", ".join(p["run_ids"]), p["levels_from"] or "none"
+    title = f"{scan_name(p['scan']['path'])} (prediction by {runs}; levels: {levels})"
+    return dict(image=p["image"], truth=p["masks"], pred=None, names=p["names"], anatomy=p["anatomy"],
+                spacing=p["spacing"], title=title)
+
+def _from_prediction(cls, folder) -> MaskViewer:
+    folder = Path(folder)
+    scans = [folder] if (folder/"predict.json").is_file() else sorted(f.parent for f in folder.glob("*/predict.json"))
+    if not scans:
+        raise SpineError(f"{folder}: no predict.json in it or its sub-folders; expected `spine_nb predict`'s --out")
+    loaders = {s.name: (lambda s=s: _prediction_case(s)) for s in scans}
+    return cls(**loaders[scans[0].name](), cases=loaders, first="prediction")
+
+MaskViewer.from_prediction = classmethod(_from_prediction)
 
 # %% ../nbs/10_viewer.ipynb #3c4fe5ac
 class RunBrowser:

@@ -1,0 +1,153 @@
+"`spine_nb predict` and `spine_nb.infer.level_report`: levels, geometry, formats, binary groups, bad input."
+import contextlib, io, json, shutil, subprocess, warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from conftest import BIN
+from spine_nb.cli import main
+from spine_nb.core import DISC_LEVELS, is_disc
+from spine_nb.infer import level_report, levels_from_discs, predict, run_pipeline
+from spine_nb.labels import channels, disc_table, pathology_map
+from spine_nb.phantom import make_phantom
+from spine_nb.spider import GRADING_COLUMNS, Volume, read_spider, read_volume
+
+TINY = dict(pathology_set="disc3", epochs=1, roi=(16, 64, 64), batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_phantom, tmp_path_factory):
+    "A finished multi-label run, a binary group (in one folder) and an unfinished run, on the tiny phantom."
+    root = tmp_path_factory.mktemp("runs")
+    run_pipeline(**TINY, data_dir=str(tiny_phantom), out_dir=str(root/"ml"))
+    for p in channels("disc3"):
+        run_pipeline(**TINY, data_dir=str(tiny_phantom), strategy="binary", pathology=p,
+                     out_dir=str(root/"binary"/p.split()[1]))
+    run_pipeline(**dict(TINY, epochs=2), stop_after=1, data_dir=str(tiny_phantom), out_dir=str(root/"stopped"))
+    run_pipeline(**dict(TINY, pathology_set="spider7"), data_dir=str(tiny_phantom), out_dir=str(root/"spider7"))
+    return root
+
+
+def spine_nb(*args, process: bool = False):
+    "`spine_nb predict ...` in-process (or as the installed console script): its exit code, stdout and stderr."
+    if process: return subprocess.run([str(BIN/"spine_nb"), *map(str, args)], capture_output=True, text=True)
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: main([str(a) for a in args])
+        except SystemExit as e: code = e.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def test_level_report_of_the_ground_truth_is_the_gradings_table(tiny_phantom):
+    "On every phantom case, probabilities equal to its own pathology map give back the gradings, level by level."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sp = read_spider(tiny_phantom, seed=0)
+    names = channels("spider9")
+    table = disc_table(sp.gradings, "spider9")
+    for row in sp.series.itertuples():
+        mask = read_volume(row.mask).array
+        own = pathology_map(mask, table, row.patient).astype(np.float32)
+        report = level_report(own, mask, names)
+        graded = [d for d in table.xs(row.patient, level=0).index if 200 + d in np.unique(mask)]
+        got = report[report.disc.isin(graded)].pivot(index="disc", columns="pathology", values="called")[names]
+        expected = table.xs(row.patient, level=0).loc[graded, names]
+        pd.testing.assert_frame_equal(got.astype(bool), expected, check_names=False)
+        assert list(report.level.unique()) == [DISC_LEVELS[d] for d in sorted(report.disc.unique())]
+        assert set(report.columns) == {"level", "disc", "pathology", "called", "coverage", "mean_prob"}
+
+
+def test_levels_named_on_phantoms_of_5_to_9_discs(tmp_path):
+    "The discs found in a (perfect) disc channel are named as their mask labels, for 5 to 9 discs."
+    rows = [[k, d] + [0]*7 + [2] for k in range(5, 10) for d in range(1, k + 1)]
+    g = pd.DataFrame(rows, columns=GRADING_COLUMNS)
+    data = make_phantom(tmp_path/"p", size="tiny", gradings=g, progress=False, seed=3)
+    for k, f in zip(range(5, 10), sorted((data/"masks").glob("*.mha"), key=lambda p: int(p.name.split("_")[0]))):
+        vol = read_volume(f)
+        labels, note = levels_from_discs(is_disc(vol.array), vol)
+        assert f"{k} discs found" in note
+        np.testing.assert_array_equal(labels[is_disc(vol.array)], vol.array[is_disc(vol.array)])
+        report = level_report(is_disc(vol.array)[None].astype(float), labels, ["disc"])
+        assert report.level.tolist() == [DISC_LEVELS[d] for d in range(1, k + 1)]
+    many = np.zeros((4, 60, 8), bool)
+    many[:, 2::5] = True                                        # 12 slabs: more discs than a lumbar scan has
+    grid = Volume(many, (4.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1), (0, 1, 2))
+    labels, note = levels_from_discs(many, grid)
+    assert labels is None and "12 discs" in note
+
+
+@pytest.mark.parametrize("through_plane", ["last", "first"])
+def test_predict_writes_in_the_scans_geometry(runs, tiny_phantom, tmp_path, through_plane):
+    "A .mha and a .nii.gz, with a non-identity direction and the through-plane axis last or first in the file."
+    img = sitk.ReadImage(str(tiny_phantom/"images"/"1_t2.mha"))           # through-plane axis: the file's x (last)
+    if through_plane == "first": img = sitk.PermuteAxes(img, (2, 0, 1))   # now the file's z
+    assert img.GetDirection() != (1, 0, 0, 0, 1, 0, 0, 0, 1)
+    for suffix in (".mha", ".nii.gz"):
+        scan = tmp_path/f"scan{suffix}"
+        sitk.WriteImage(img, str(scan))
+        r = spine_nb("predict", runs/"ml", scan, "--out", tmp_path/"out", "--device", "cpu",
+                     process=suffix == ".mha" and through_plane == "last")     # once through the console script
+        assert r.returncode == 0, r.stderr
+        out = tmp_path/"out"/"scan"
+        for name in ("probs", "masks", "mask_disc_herniation"):
+            back = sitk.ReadImage(str(out/f"{name}{suffix}"))
+            for f in ("GetSize", "GetSpacing", "GetOrigin", "GetDirection"):
+                np.testing.assert_allclose(getattr(back, f)(), getattr(img, f)(), atol=1e-4, err_msg=f"{name}: {f}")
+        assert sitk.ReadImage(str(out/f"probs{suffix}")).GetNumberOfComponentsPerPixel() == 3
+        rec = json.loads((out/"predict.json").read_text())
+        assert rec["run_ids"] == ["ml"] and rec["names"] == channels("disc3") and "monai" in rec["versions"]
+        assert "need anatomy" in (out/"report.md").read_text() and (out/"report.png").is_file()
+        shutil.rmtree(tmp_path/"out")
+
+
+def test_predict_binary_group_with_anatomy_and_truth(runs, tiny_phantom, tmp_path):
+    "The binary group's folder predicts as one model; --anatomy names the levels and --truth adds the gradings."
+    r = spine_nb("predict", runs/"binary", tiny_phantom/"images"/"3_t2.mha", "--out", tmp_path,
+                 "--anatomy", tiny_phantom/"masks"/"3_t2.mha", "--truth", tiny_phantom, "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    report = pd.read_csv(tmp_path/"3_t2"/"report.csv")
+    mask = read_volume(tiny_phantom/"masks"/"3_t2.mha").array
+    assert sorted(report.disc.unique()) == sorted(int(v) - 200 for v in np.unique(mask[is_disc(mask)]))
+    assert {"graded", "called", "coverage", "mean_prob"} <= set(report.columns) and report.graded.notna().any()
+    text = (tmp_path/"3_t2"/"report.md").read_text()
+    assert "L5/S1" in text and "Agreement with the radiologist" in text and "(graded" in text
+    assert len(json.loads((tmp_path/"3_t2"/"predict.json").read_text())["run_ids"]) == 3
+
+
+def _refused(tmp_path, *args, expect):
+    out = tmp_path/"refused"
+    r = spine_nb("predict", *args, "--out", out, "--device", "cpu")
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert expect in r.stderr, r.stderr
+    assert not out.exists() or not any(out.rglob("*")), "a refused prediction wrote files"
+    return r.stderr
+
+
+def test_bad_input_is_refused_before_anything_is_written(runs, tiny_phantom, tmp_path):
+    scan = tiny_phantom/"images"/"1_t2.mha"
+    _refused(tmp_path, runs/"stopped", scan, expect="stopped: the run has not finished")
+    _refused(tmp_path, runs/"ml", runs/"spider7", scan, expect="runs of different pathology sets")
+    _refused(tmp_path, runs/"binary"/"herniation", runs/"binary"/"bulging", scan, expect="missing ['Disc narrowing']")
+    flat = tmp_path/"flat.mha"
+    sitk.WriteImage(sitk.Image(32, 32, sitk.sitkInt16), str(flat))
+    _refused(tmp_path, runs/"ml", flat, expect="flat.mha: expected a 3D single-channel image, got 2D")
+    broken = tmp_path/"broken.mha"
+    broken.write_bytes(scan.read_bytes()[:400])
+    _refused(tmp_path, runs/"ml", scan, broken, expect="broken.mha: unreadable or truncated image")
+    moved = sitk.ReadImage(str(tiny_phantom/"masks"/"1_t2.mha"))
+    moved.SetOrigin(tuple(np.array(moved.GetOrigin()) + 5))
+    sitk.WriteImage(moved, str(tmp_path/"moved.mha"))
+    _refused(tmp_path, runs/"ml", scan, "--anatomy", tmp_path/"moved.mha", expect="moved.mha: anatomy mask origin")
+    _refused(tmp_path, runs/"ml", scan, "--tau", "0", expect="tau=0.0: expected a share of the disc in (0, 1]")
+
+
+def test_far_spacing_is_a_warning_with_both_spacings(runs, tiny_phantom, tmp_path):
+    img = sitk.ReadImage(str(tiny_phantom/"images"/"1_t2.mha"))
+    img.SetSpacing(tuple(s*3 for s in img.GetSpacing()))
+    sitk.WriteImage(img, str(tmp_path/"coarse.mha"))
+    with pytest.warns(UserWarning, match=r"coarse.mha: voxel size .* mm \(D, H, W\) is far from the training data's"):
+        pred = predict(runs/"ml", tmp_path/"coarse.mha", device="cpu")
+    assert pred.masks.shape == (3,) + read_volume(tmp_path/"coarse.mha").shape
