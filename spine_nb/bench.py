@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import ConfigError, SpineError, atomic_write_text, comma_list, json_safe, save_checkpoint
+from .core import ConfigError, SpineError, atomic_write_text, check_whole, comma_list, json_safe, save_checkpoint
 from .spider import read_spider
 from .phantom import make_phantom
 from .labels import STRATEGIES, channels
@@ -647,7 +647,9 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
 # %% ../nbs/13_bench.ipynb #d8588d91
 def _bench_command(a):
     over = {k: v for k, v in dict(steps=a.steps, rounds=a.rounds, batch_size=a.batch).items() if v is not None}
-    if a.roi: over["roi"] = tuple(int(v) for v in parse_roi(a.roi))
+    for k, v in over.items(): check_whole(f"--{k.replace('_size', '')}", v, 1)    # --batch 0: an error, not a crash
+    for arch in comma_list(a.arch) or list(ARCHS) if a.roi else []:
+        over["roi"] = check_roi(arch, a.roi)                                  # 'abc' or a bad size: an error now
     if a.switches: over["switches"] = () if a.switches == "none" else tuple(comma_list(a.switches))
     k_archs = [] if a.k_arch == "none" else comma_list(a.k_arch)
     run_bench(a.out, a.data, comma_list(a.arch), a.device, settings=over, concurrency_archs=k_archs, resume=a.resume)

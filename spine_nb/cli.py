@@ -9,7 +9,7 @@ import argparse, importlib.metadata, sys
 from pathlib import Path
 
 from .core import SpineError, comma_list, template_path
-from .spider import ZENODO_URL, fetch_spider, parse_series_name, read_spider, read_volume
+from .spider import ZENODO_URL, fetch_spider, parse_series_name, read_spider, read_volume, split_sizes
 from .labels import channels
 from .phantom import SIZES, make_phantom
 from .train import PRESETS
@@ -67,7 +67,10 @@ def _sweep(a):
     per_gpu = a.per_gpu or max(FAST_ARCH[r["arch"]]["per_gpu"] for r in runs)   # default: the bench's choice (12_fast)
     t = run_sweep(runs, a.runs, a.data, executor=executor, gpus=gpus, per_gpu=per_gpu, extra=extra)
     counts = t.status.value_counts().to_dict()
-    print(f"{len(t)} runs in {a.runs}: {counts}; table in {Path(a.runs)/'sweep.csv'}")
+    trained = int(((t.status == "finished") & ~t.skipped.astype(bool)).sum())
+    print(f"{len(t)} runs in {a.runs}: {counts}; trained by this sweep: {trained}; table: {Path(a.runs)/'sweep.csv'}")
+    if counts.get("running elsewhere"):
+        print(f"  {counts['running elsewhere']} run(s) held by another process: run the same command again after it")
     for r in t[t.status == "failed"].itertuples(): print(f"  failed {r.run_id}: {r.error}")
     if counts.get("failed"): sys.exit(1)
 
@@ -202,6 +205,7 @@ def run_demo(out="demo", figures="figures", cases: int = 20, workers: int = 1, p
     "Phantom -> demo grid (sweep, papermill) -> analysis notebook (papermill) -> figures; returns the summary."
     import time, papermill as pm
     t0 = time.time()
+    split_sizes(cases)                   # too few cases for three splits: an error now, before anything is made
     out = Path(out)
     data = out/"phantom"
     if not (data/"radiological_gradings.csv").is_file():

@@ -5,7 +5,7 @@
 # %% ../nbs/00a_core.ipynb #fd17a8b2
 from __future__ import annotations
 
-import hashlib, os, tempfile
+import errno, fcntl, hashlib, json, os, shutil, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,9 +14,9 @@ import torch
 
 # %% auto #0
 __all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'TEMPLATES', 'SpineError',
-           'ConfigError', 'atomic_path', 'atomic_write_text', 'sha256sum', 'save_checkpoint', 'load_checkpoint',
-           'is_disc', 'as_flag', 'json_safe', 'check_choice', 'comma_list', 'check_whole', 'keep_or_check',
-           'template_path']
+           'ConfigError', 'disk_full', 'atomic_path', 'remove_stale_temps', 'atomic_write_text', 'sha256sum',
+           'checksum_path', 'save_checkpoint', 'load_checkpoint', 'is_disc', 'as_flag', 'json_safe', 'check_choice',
+           'comma_list', 'check_whole', 'RunLocked', 'run_lock', 'read_json', 'keep_or_check', 'template_path']
 
 # %% ../nbs/00a_core.ipynb #876af4b2
 class SpineError(ValueError):
@@ -28,6 +28,18 @@ class ConfigError(SpineError):
     "A run's configuration names something that does not exist or cannot work (unknown arch, loss, ROI, ...)."
 
 # %% ../nbs/00a_core.ipynb #a98b3afb
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+def disk_full(path, tmp=None) -> SpineError:
+    "The error for a full disk: the file, what was written of it, and the space left on its file system."
+    written = os.path.getsize(tmp) if tmp and os.path.exists(tmp) else 0
+    free = shutil.disk_usage(Path(path).parent).free
+    return SpineError(f"{path}: disk full after writing {written:,} bytes of it ({free:,} bytes free there); it needs "
+                      "more than that: free some space and run the same command again")
+
 @contextmanager
 def atomic_path(path, suffix: str | None = None):
     "Yield a temporary path beside `path`; rename it onto `path` only if the block finishes."
@@ -37,10 +49,20 @@ def atomic_path(path, suffix: str | None = None):
                                suffix=suffix if suffix is not None else "".join(path.suffixes))
     os.close(fd)
     try:
-        yield Path(tmp)
+        try: yield Path(tmp)
+        except OSError as e:
+            if e.errno == errno.ENOSPC: raise disk_full(path, tmp) from None
+            raise
+        if os.path.exists(tmp): os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; a new file follows the umask
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
+
+def remove_stale_temps(folder) -> list:
+    "Delete the temporary files a killed write left in `folder` (`.<name>.<random>...`); returns their names."
+    stale = [p for p in Path(folder).glob(".*") if p.is_file() and p.name.count(".") >= 2 and p.name != ".lock"]
+    for p in stale: p.unlink(missing_ok=True)
+    return [p.name for p in stale]
 
 def atomic_write_text(path, text: str) -> Path:
     "Write `text` to `path` atomically."
@@ -56,13 +78,32 @@ def sha256sum(path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 # %% ../nbs/00a_core.ipynb #d802e9c6
-def save_checkpoint(path, **state) -> Path:
-    "`torch.save` to a temp file, then rename: a crash never leaves a truncated checkpoint under its final name."
-    with atomic_path(path) as tmp: torch.save(state, tmp)
-    return Path(path)
+def checksum_path(path) -> Path: return Path(path).with_name(Path(path).name + ".sha256")
 
-def load_checkpoint(path) -> dict:
-    "A checkpoint, loaded with `weights_only=True`; an unreadable one is an error naming the file."
+def _digests(path) -> list[str]:
+    f = checksum_path(path)
+    return [line.split()[0] for line in f.read_text().splitlines() if line.strip()] if f.is_file() else []
+
+def save_checkpoint(path, **state) -> Path:
+    """`torch.save` to a temp file, then rename: a crash never leaves a truncated checkpoint under its final name; its
+    sha256 goes beside it."""
+    path = Path(path)
+    line = lambda d: f"{d}  {path.name}\n"
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+        digest = sha256sum(tmp)
+        old = _digests(path) if path.is_file() else []
+        atomic_write_text(checksum_path(path), "".join(line(d) for d in [digest] + old))   # either file verifies
+    atomic_write_text(checksum_path(path), line(digest))
+    return path
+
+def load_checkpoint(path, verify: bool = True) -> dict:
+    """A checkpoint, loaded with `weights_only=True` after its sha256 is checked (checkpoints written before the
+    sidecar existed load unchecked); an unreadable or changed one is an error naming the file."""
+    digests = _digests(path) if verify else []
+    if digests and sha256sum(path) not in digests:
+        raise SpineError(f"{path}: checksum mismatch (sha256 differs from {checksum_path(path).name}: the file changed "
+                         "after it was written, e.g. bit rot or a partial copy); delete it to start this run again")
     try: return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise SpineError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to start this run "
@@ -117,7 +158,28 @@ def check_whole(name: str, value, least: int) -> int:
         raise ConfigError(f"{name}={value!r}: expected an integer >= {least}")
     return v
 
+# %% ../nbs/00a_core.ipynb #8894a532
+class RunLocked(SpineError):
+    "Another process holds this run."
+
+@contextmanager
+def run_lock(folder):
+    "Hold the OS lock of run folder `folder` for the block; `RunLocked` at once when another process holds it."
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder/".lock", "a") as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError: raise RunLocked(f"{folder}: another process is running this run") from None
+        yield folder
+
 # %% ../nbs/00a_core.ipynb #a5b08587
+def read_json(path) -> dict:
+    "A JSON file the project wrote (config, metrics, status); a damaged one is an error naming it."
+    try: return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SpineError(f"{path}: unreadable JSON ({type(e).__name__}: {e}); expected the file a run wrote: restore "
+                         "it, or delete the run folder to start the run again") from None
+
 def keep_or_check(path, text: str) -> Path:
     "Write `text` to `path` if it is not there; if it is, it must be the same."
     path = Path(path)

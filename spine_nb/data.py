@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from monai.data import CacheDataset, Dataset, PersistentDataset
+from monai.data import CacheDataset, Dataset
+from monai.utils import convert_to_tensor
 from monai.transforms import (Compose, DeleteItemsd, MapTransform, RandCropByPosNegLabeld, ResizeWithPadOrCrop,
                               ResizeWithPadOrCropd, ScaleIntensityRangePercentilesd, SpatialPad, SpatialPadd)
 from torch.utils.data import DataLoader
 
-from .core import DISC_OFFSET, N_DISCS, N_LABELS, ConfigError, SpineError, as_flag, check_choice, sha256sum
+from .core import (DISC_OFFSET, N_DISCS, N_LABELS, ConfigError, SpineError, as_flag, check_choice, checksum_path,
+                           load_checkpoint, save_checkpoint, sha256sum)
 from .spider import Spider, read_case, read_spider
 from .phantom import make_phantom
 from .labels import Codebook, channels, disc_table, get_strategy
@@ -26,9 +28,10 @@ from .models import ARCHS
 
 # %% auto #0
 __all__ = ['PREP', 'CROPS', 'FASTS', 'FAST_ARCH', 'PHANTOM_CASES', 'SPLITS', 'LoadCased', 'prep_transforms', 'default_cache_dir',
-           'unwrap_spine_errors', 'case_items', 'load_cases', 'scale_image', 'TargetEncoder', 'EncodeTargetd',
-           'train_transforms', 'train_dataset', 'use_fast', 'use_amp', 'resolve_device', 'epoch_order', 'seed_epoch',
-           'rng_state', 'set_rng_state', 'ResidentData', 'RunData', 'smoke_data_dir', 'prepare_data', 'ValidationSet']
+           'unwrap_spine_errors', 'case_items', 'cached_case', 'load_cases', 'scale_image', 'TargetEncoder',
+           'EncodeTargetd', 'train_transforms', 'train_dataset', 'use_fast', 'use_amp', 'resolve_device', 'epoch_order',
+           'seed_epoch', 'rng_state', 'set_rng_state', 'ResidentData', 'RunData', 'smoke_data_dir', 'read_run_spider',
+           'prepare_data', 'ValidationSet']
 
 # %% ../nbs/06_data.ipynb #3ef4fbf1
 PREP = dict(version=1, lower=0.5, upper=99.5)   # everything that changes the cached arrays; part of the cache key
@@ -38,10 +41,7 @@ class LoadCased(MapTransform):
     geometry."""
     def __init__(self): super().__init__(keys=["image", "mask"])
     def __call__(self, d):
-        img, msk = read_case(d["image"], d["mask"])
-        if msk.array.min() < 0 or msk.array.max() > 255:
-            raise SpineError(f"{d['mask']}: labels outside 0..255 ({msk.array.min()}..{msk.array.max()}); expected "
-                             f"SPIDER labels (0-225)")
+        img, msk = read_case(d["image"], d["mask"])          # labels checked there: 0..255
         out = {k: v for k, v in d.items() if k not in ("image", "mask")}
         return dict(out, image=img.array[None].astype(np.float32), label=msk.array[None].astype(np.uint8),
                     spacing=np.array(img.spacing), affine=img.affine, source=str(d["image"]))
@@ -83,16 +83,28 @@ def case_items(series: pd.DataFrame, prep: dict = PREP) -> list[dict]:
                           prep=json.dumps(prep, sort_keys=True)))
     return items
 
+def cached_case(item: dict, cache_dir, transform) -> dict:
+    """One case through the disk cache: the entry of its content key when it verifies, else `transform(item)`, written
+    as a checked entry (an entry that fails its checksum or cannot be read is recomputed, with a warning)."""
+    path = Path(cache_dir)/f"{_content_key(item).decode()}.pt"
+    if path.is_file() and checksum_path(path).is_file():
+        try: return load_checkpoint(path)
+        except SpineError:
+            warnings.warn(f"{path}: damaged cache entry (it fails its checksum or cannot be read); recomputing it",
+                          stacklevel=2)
+    with unwrap_spine_errors(): d = transform(dict(item))
+    save_checkpoint(path, **convert_to_tensor(d, convert_numeric=False, track_meta=False))
+    return d
+
 def load_cases(series: pd.DataFrame, cache_dir=None, prep: dict = PREP) -> list[dict]:
     """Preprocessed cases in memory (`image` (1, D, H, W) float32 tensor, `label` anatomy uint8, geometry), via the
     disk cache."""
     cache_dir = Path(cache_dir or default_cache_dir())/"prep"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    ds = PersistentDataset(case_items(series, prep), transform=prep_transforms(prep), cache_dir=cache_dir,
-                           hash_func=_content_key)
+    transform = prep_transforms(prep)
     out = []
-    for i in range(len(ds)):
-        with unwrap_spine_errors(): d = ds[i]
+    for item in case_items(series, prep):
+        d = cached_case(item, cache_dir, transform)
         out.append(dict(d, image=torch.as_tensor(d["image"]).float(), label=torch.as_tensor(d["label"]).to(torch.uint8),
                         affine=np.asarray(d["affine"], float),
                         spacing=tuple(float(v) for v in np.asarray(d["spacing"]))))
@@ -326,20 +338,25 @@ def smoke_data_dir(out_dir) -> Path:
         make_phantom(path, cases=PHANTOM_CASES, seed=0, size="tiny", progress=False)
     return path
 
-def prepare_data(cfg) -> RunData:
-    """A run's data from its config (`data_dir`, `seed`, `pathology_set`, `strategy`, `pathology`, `cache_dir`): split,
-    codebook (training patients only), every case loaded through the cache."""
-    if not cfg.data_dir: raise ConfigError("data_dir is empty; expected a SPIDER folder (or `smoke_data_dir(out_dir)`)")
-    data_dir = Path(cfg.data_dir)
+def read_run_spider(data_dir, seed: int = 42, split: str = "random") -> Spider:
+    "A run's SPIDER folder: its T2 series split by patient, checked to give every split at least one series."
+    data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise SpineError(f"data_dir {data_dir}: no such folder; expected a SPIDER folder (images/, masks/, tables)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")       # the data report is shown in the notebook instead
-        sp = read_spider(data_dir, sequence="t2", seed=cfg.seed, method=getattr(cfg, "split", "random"))
+        sp = read_spider(data_dir, sequence="t2", seed=seed, method=split)
     for s in SPLITS:
         if not len(sp.subset(s)):
             raise SpineError(f"{data_dir}: the {s} split is empty ({len(sp)} T2 series); "
                              "expected enough series for all three splits")
+    return sp
+
+def prepare_data(cfg) -> RunData:
+    """A run's data from its config (`data_dir`, `seed`, `pathology_set`, `strategy`, `pathology`, `cache_dir`): split,
+    codebook (training patients only), every case loaded through the cache."""
+    if not cfg.data_dir: raise ConfigError("data_dir is empty; expected a SPIDER folder (or `smoke_data_dir(out_dir)`)")
+    sp = read_run_spider(cfg.data_dir, cfg.seed, getattr(cfg, "split", "random"))
     all_names = channels(cfg.pathology_set)
     strategy = get_strategy(cfg.strategy, getattr(cfg, "anatomy", False))
     codebook = None

@@ -18,10 +18,10 @@ from .core import DISC_LEVELS, DISC_OFFSET, MASK_LABELS, SpineError, atomic_path
 
 # %% auto #0
 __all__ = ['SEQUENCES', 'GRADING_COLUMNS', 'GRADING_RANGES', 'OVERVIEW_COLUMNS', 'PAPER_SPLIT', 'SPLIT_METHODS', 'ZENODO_URL',
-           'SPIDER_FILES', 'parse_series_name', 'read_gradings', 'read_overview', 'real_tables', 'split_sizes',
-           'split_series', 'disc_findings', 'patient_presence', 'stratified_assignment', 'Volume', 'read_volume',
-           'write_volume', 'read_channels', 'same_grid', 'disc_numbers', 'read_case', 'Spider', 'read_spider',
-           'placeholder_spider', 'write_split', 'audit_masks', 'download', 'unzip_into', 'fetch_spider']
+           'SPIDER_FILES', 'parse_series_name', 'read_gradings', 'read_overview', 'data_fingerprint', 'real_tables',
+           'split_sizes', 'split_series', 'disc_findings', 'patient_presence', 'stratified_assignment', 'Volume',
+           'read_volume', 'write_volume', 'read_channels', 'same_grid', 'disc_numbers', 'read_case', 'Spider',
+           'read_spider', 'placeholder_spider', 'write_split', 'audit_masks', 'download', 'unzip_into', 'fetch_spider']
 
 # %% ../nbs/00_spider.ipynb #1a2e44a2
 SEQUENCES = ("t1", "t2", "t2_SPACE")
@@ -58,7 +58,28 @@ def read_gradings(path) -> pd.DataFrame:
     if bad.any():
         raise SpineError(f"{path}: empty values in rows {list(df.index[bad][:10] + 2)} (file line numbers); expected "
                          f"integers in {GRADING_COLUMNS}")
+    for col in GRADING_COLUMNS:                   # 2.7 or "II" is an error, never cast to 2
+        values = pd.to_numeric(df[col], errors="coerce")
+        wrong = values.isna() | (values != values.round())
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            lo, hi = GRADING_RANGES.get(col, ("any", "integer"))
+            raise SpineError(f"{path}: line {i + 2}, column {col!r}: {str(df[col].iloc[i])!r} is not an integer; "
+                             f"expected integers {lo}..{hi}")
+        df[col] = values
     df = df[GRADING_COLUMNS].astype(int)
+    twice = df.duplicated(["Patient", "IVD label"], keep=False)
+    if twice.any():
+        rows = df[twice]
+        conflict = rows.groupby(["Patient", "IVD label"]).nunique().gt(1).any(axis=1)
+        if conflict.any():
+            patient, disc = conflict[conflict].index[0]
+            lines = [int(i) + 2 for i in rows.index[(rows.Patient == patient) & (rows["IVD label"] == disc)]]
+            raise SpineError(f"{path}: lines {lines} grade patient {patient}, IVD label {disc} differently; expected "
+                             "one grading per disc")
+        warnings.warn(f"{path}: {int(df.duplicated(['Patient', 'IVD label']).sum())} duplicate row(s) (the same "
+                      "grading twice) ignored", stacklevel=2)
+        df = df.drop_duplicates(["Patient", "IVD label"], ignore_index=True)
     for col, (lo, hi) in GRADING_RANGES.items():
         out = ~df[col].between(lo, hi)
         if out.any():
@@ -78,6 +99,20 @@ def read_overview(path) -> pd.DataFrame:
     return df
 
 # %% ../nbs/00_spider.ipynb #b7000cc7
+def data_fingerprint(root) -> str:
+    """What a run's result depends on in a SPIDER folder, as 16 hex digits: the sha256 of its two tables and of the
+    names and sizes of its images/ and masks/ files (each file's content is hashed per case by the cache)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SpineError(f"{root}: no such folder; expected a SPIDER folder (images/, masks/, tables)")
+    h = hashlib.sha256()
+    for table in ("radiological_gradings.csv", "overview.csv"):
+        h.update(f"{table} {sha256sum(root/table) if (root/table).is_file() else '-'}\n".encode())
+    for sub in ("images", "masks"):
+        for f in sorted((root/sub).glob("*")):
+            if f.is_file(): h.update(f"{sub}/{f.name} {f.stat().st_size}\n".encode())
+    return h.hexdigest()[:16]
+
 def real_tables() -> Path:
     "Folder with the real SPIDER `overview.csv` and `radiological_gradings.csv` shipped with spine_nb."
     import spine_nb
@@ -214,10 +249,26 @@ class Volume:
         return np.diag([-1, -1, 1, 1]) @ A @ perm   # LPS -> RAS
 
 # %% ../nbs/00_spider.ipynb #99ec30c0
+def _check_data_file(path: Path):
+    "A MetaImage header may point at its voxels in another file: that file must lie in the header's own folder."
+    if path.suffix.lower() not in (".mha", ".mhd"): return
+    with open(path, "rb") as f: head = f.read(4096)
+    for line in head.split(b"\n"):
+        key, _, value = line.partition(b"=")
+        if key.strip() != b"ElementDataFile": continue
+        name = value.strip().decode(errors="replace").split()[0] if value.strip() else ""
+        if name.upper() in ("LOCAL", "LIST") or name.startswith("%"): return
+        target = (path.parent/name).resolve()
+        if path.parent.resolve() not in target.parents:
+            raise SpineError(f"{path}: its header reads voxels from {name!r}, outside its folder; expected the voxels "
+                             "in the file (LOCAL) or beside it")
+        return
+
 def _read_itk(path, components: bool = False) -> sitk.Image:
     "A 3D image file, or a DICOM series folder, read by SimpleITK; anything else is an error naming the path."
     path = Path(path)
     if not path.exists(): raise SpineError(f"{path}: file not found")
+    if path.is_file(): _check_data_file(path)
     try:
         if path.is_dir():
             files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path))
@@ -296,6 +347,9 @@ def read_case(image_path, mask_path) -> tuple[Volume, Volume]:
     if msk.array.dtype.kind == "f":
         if not np.all(np.isfinite(msk.array)) or np.any(msk.array != np.round(msk.array)):
             raise SpineError(f"{mask_path}: non-integer labels; expected integer anatomy labels")
+    lo, hi = msk.array.min(), msk.array.max()             # checked before the cast, which would wrap 32768 and above
+    if lo < 0 or hi > 255:
+        raise SpineError(f"{mask_path}: labels outside 0..255 ({lo}..{hi}); expected SPIDER labels (0-225)")
     msk.array = msk.array.astype(np.int16)
     return img, msk
 

@@ -11,14 +11,17 @@ from pathlib import Path
 import pandas as pd
 from distributed import WorkerPlugin
 
-from .core import ConfigError, SpineError, atomic_write_text, template_path
+from .core import (ConfigError, RunLocked, SpineError, atomic_path, atomic_write_text, read_json, run_lock,
+                           template_path)
+from .spider import data_fingerprint
+from .data import read_run_spider
 from .labels import STRATEGIES, channels, get_strategy
 from .models import ARCHS, LOSSES, build_model, count_parameters
-from .train import PRESETS, RUN_KEYS, RunConfig
+from .train import PRESETS, RUN_KEYS, RunConfig, check_parameter_names, check_same_run
 
 # %% auto #0
-__all__ = ['ID_KEYS', 'ADDED_KEYS', 'run_id', 'grid', 'run_status', 'execute_run', 'PinGPU', 'run_sweep', 'grid_table',
-           'checkpoint_bytes', 'grid_disk']
+__all__ = ['ID_KEYS', 'ADDED_KEYS', 'run_id', 'grid', 'run_status', 'execute_run', 'PinGPU', 'check_finished', 'run_sweep',
+           'grid_table', 'checkpoint_bytes', 'grid_disk']
 
 # %% ../nbs/08_sweep.ipynb #f14e1dde
 ID_KEYS = tuple(k for k in RUN_KEYS if k != "data_dir")   # a run's result; the data folder may move
@@ -39,6 +42,7 @@ def grid(preset: str = "paper", strategies=None, archs=None, losses=None, pathol
     """Every run of the grid: the preset's parameters (plus `overrides`) with strategy, arch, loss and, for binary,
     pathology."""
     if preset not in PRESETS: raise ConfigError(f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
+    check_parameter_names(overrides, "--set key")
     base = {**PRESETS[preset], **overrides}
     names = channels(base.get("pathology_set", "spider9"))
     def pick(kind, given, allowed):
@@ -63,37 +67,56 @@ def run_status(run_dir) -> str:
     run_dir = Path(run_dir)
     if (run_dir/"metrics.json").is_file(): return "finished"
     st = run_dir/"status.json"
-    if st.is_file(): return json.loads(st.read_text()).get("status", "started")
+    if st.is_file():
+        try: return read_json(st).get("status", "started")
+        except SpineError: return "started"                 # a status file cut short (full disk): not finished
     return "started" if (run_dir/"checkpoints").is_dir() else "new"
+
+def _write_status(path, record: dict) -> str | None:
+    "Write a run's `status.json`; a failure (a full disk) is returned as text, never raised: the sweep goes on."
+    try: atomic_write_text(path, json.dumps(record, indent=1))
+    except (OSError, SpineError) as e: return f"status not written: {e}"
+    return None
 
 def execute_run(run: dict, runs_dir, data_dir: str = "", extra: dict | None = None, template=None,
                 kernel: str = "python3") -> dict:
-    "Execute one run of the grid with papermill (unless finished); returns `run_id`, `status`, `seconds`, `error`."
+    """Execute one run of the grid with papermill (unless finished, or held by another process); returns `run_id`,
+    `status`, `seconds`, `error`."""
+    out = Path(runs_dir)/run["run_id"]
+    try:
+        with run_lock(out): return _execute_held(run, out, data_dir, extra, template, kernel)
+    except RunLocked:
+        return dict(run_id=run["run_id"], status="running elsewhere", seconds=0.0, error=None, skipped=True)
+
+def _execute_held(run: dict, out: Path, data_dir, extra, template, kernel) -> dict:
     import papermill as pm
-    runs_dir = Path(runs_dir)
     rid = run["run_id"]
-    out = runs_dir/rid
     if run_status(out) == "finished": return dict(run_id=rid, status="finished", seconds=0.0, error=None, skipped=True)
-    out.mkdir(parents=True, exist_ok=True)
-    params = {k: v for k, v in run.items() if k in RUN_KEYS}
+    fields = set(RunConfig.__dataclass_fields__) - {"data_dir", "out_dir"}
+    params = {k: v for k, v in run.items() if k in fields}
     # the notebook runs with nbs/ as its working directory: hand it absolute paths
     params.update(extra or {})
     params.update(data_dir=str(Path(data_dir).resolve()) if data_dir else "", out_dir=str(out.resolve()))
     if isinstance(params.get("roi"), (list, tuple)): params["roi"] = ",".join(str(int(v)) for v in params["roi"])
     t0 = time.time()
-    atomic_write_text(out/"status.json",
-                      json.dumps(dict(run_id=rid, status="started", started=t0, host=os.uname().nodename,
-                                                       cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))))
+    started = _write_status(out/"status.json", dict(run_id=rid, status="started", started=t0, host=os.uname().nodename,
+                                                    cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES")))
     error = None
     try:
-        pm.execute_notebook(str(template or template_path("train")), str(out/"train.ipynb"), parameters=params,
-                            kernel_name=kernel, progress_bar=False, cwd=str(out))
-        status = "finished" if (out/"metrics.json").is_file() else "stopped"
-    except Exception as e:                       # papermill's PapermillExecutionError carries the notebook's error
+        with atomic_path(out/"train.ipynb") as log:        # papermill writes as it goes: a temporary name until done
+            try:
+                pm.execute_notebook(str(template or template_path("train")), str(log), parameters=params,
+                                    kernel_name=kernel, progress_bar=False, cwd=str(out))
+                status = "finished" if (out/"metrics.json").is_file() else "stopped"
+            except pm.PapermillExecutionError as e:         # the notebook's own error; its log is whole: keep it
+                status = "failed"
+                error = f"{e.ename}: {e.evalue}".strip()[:2000]
+    except Exception as e:                                  # papermill itself failed (a full disk, a dead kernel)
         status = "failed"
-        error = f"{getattr(e, 'ename', type(e).__name__)}: {getattr(e, 'evalue', str(e))}".strip()[:2000]
+        error = f"{type(e).__name__}: {e}".strip()[:2000]
     res = dict(run_id=rid, status=status, seconds=time.time() - t0, error=error, skipped=False)
-    atomic_write_text(out/"status.json", json.dumps(dict(res, finished=time.time()), indent=1))
+    written = _write_status(out/"status.json", dict(res, finished=time.time()))
+    if started or written: res["error"] = "; ".join(x for x in (error, started, written) if x)
     return res
 
 # %% ../nbs/08_sweep.ipynb #e9caba9c
@@ -129,23 +152,40 @@ def _gpu_count() -> int:
     import torch
     return torch.cuda.device_count()
 
+def check_finished(runs: list, runs_dir, data_dir: str, extra: dict | None = None):
+    """Before a sweep: the data folder is readable as SPIDER, and every finished run in `runs_dir` is the run the grid
+    asks for, on this data (`check_same_run`, data fingerprint included): reusing another's result is an error."""
+    if not data_dir: return
+    fingerprint = data_fingerprint(data_dir)
+    seeds = {(r.get("seed", 42), r.get("split", "random")) for r in runs}
+    for seed, split in seeds: read_run_spider(data_dir, seed, split)
+    fields = set(RunConfig.__dataclass_fields__)
+    for r in runs:
+        out = Path(runs_dir)/r["run_id"]
+        if not (out/"metrics.json").is_file(): continue
+        cfg = RunConfig(**{k: v for k, v in {**r, **(extra or {})}.items() if k in fields},
+                        data_dir=data_dir, data_fingerprint=fingerprint)
+        check_same_run(read_json(out/"metrics.json")["config"], cfg, out)
+
 def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", gpus=None, per_gpu: int = 1,
               extra: dict | None = None, progress: bool = True, retries: int = 2, workers: int = 2) -> pd.DataFrame:
     """Execute `runs` (from `grid`) with one executor; returns one row per run (status, seconds, error) and writes
     `runs_dir/sweep.csv`."""
     from tqdm.auto import tqdm
     runs_dir = Path(runs_dir).resolve()
-    runs_dir.mkdir(parents=True, exist_ok=True)
     data_dir = str(Path(data_dir).resolve()) if data_dir else ""
     ids = [r["run_id"] for r in runs]
     if len(set(ids)) != len(ids): raise ConfigError("the grid has duplicate run ids")
+    check_finished(runs, runs_dir, data_dir, extra)          # the data checked once, before any kernel starts
+    runs_dir.mkdir(parents=True, exist_ok=True)
     todo = [r for r in runs if run_status(runs_dir/r["run_id"]) != "finished"]
     results = {r["run_id"]: dict(run_id=r["run_id"], status="finished", seconds=0.0, error=None, skipped=True)
                for r in runs if r not in todo}
     bar = tqdm(total=len(runs), initial=len(results), desc="sweep", disable=not progress, unit="run")
     def show(n_running):
         s = pd.Series([v["status"] for v in results.values()]).value_counts()
-        bar.set_postfix(done=int(s.get("finished", 0)), running=n_running, failed=int(s.get("failed", 0)))
+        bar.set_postfix(done=int(s.get("finished", 0)), running=n_running, failed=int(s.get("failed", 0)),
+                        elsewhere=int(s.get("running elsewhere", 0)))
     show(0)
     if executor == "sequential":
         for r in todo:
@@ -184,7 +224,8 @@ def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", g
 def grid_table(runs: list) -> pd.DataFrame:
     "The grid as a table: one row per run (id, strategy, arch, loss, pathology, epochs, ROI, crop, inference)."
     cols = ["run_id", "strategy", "arch", "loss", "pathology", "epochs", "roi", "crop", "inference"]
-    return pd.DataFrame([{c: (",".join(map(str, r[c])) if c == "roi" else r.get(c, "")) for c in cols} for r in runs])
+    roi = lambda v: v if isinstance(v, str) else ",".join(map(str, v))      # `--set roi=16,64,64` stays as given
+    return pd.DataFrame([{c: (roi(r[c]) if c == "roi" else r.get(c, "")) for c in cols} for r in runs])
 
 # %% ../nbs/08_sweep.ipynb #45c1ad68
 _PARAMS = {}

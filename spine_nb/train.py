@@ -5,7 +5,7 @@
 # %% ../nbs/07_train.ipynb #17cc6d9b
 from __future__ import annotations
 
-import dataclasses, json, time
+import ast, dataclasses, difflib, json, math, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from monai.transforms import ResizeWithPadOrCrop
 from monai.utils import set_determinism
 
 from .core import (ConfigError, SpineError, as_flag, atomic_write_text, check_choice, check_whole,
-                           load_checkpoint, save_checkpoint)
+                           load_checkpoint, read_json, remove_stale_temps, save_checkpoint)
 from .spider import SPLIT_METHODS
 from .labels import Codebook, Strategy, channels, get_strategy
 from .metrics import batch_scores, macro_of
@@ -27,8 +27,9 @@ from .data import (CROPS, FAST_ARCH, ResidentData, RunData, ValidationSet, resol
 from .models import LOSSES, build_loss, build_model, check_roi
 
 # %% auto #0
-__all__ = ['PRESETS', 'INFERENCES', 'SW_OVERLAP', 'RUN_KEYS', 'RESULT_KEYS', 'PRECISIONS', 'RunConfig', 'preset', 'validate',
-           'selection', 'best_epoch', 'check_same_run', 'slim_last_checkpoint', 'resume_state', 'new_model', 'fit']
+__all__ = ['PRESETS', 'INFERENCES', 'SW_OVERLAP', 'RUN_KEYS', 'RESULT_KEYS', 'PRECISIONS', 'RunConfig', 'check_parameter_names',
+           'injected_parameters', 'preset', 'validate', 'selection', 'best_epoch', 'check_same_run',
+           'slim_last_checkpoint', 'resume_state', 'new_model', 'fit']
 
 # %% ../nbs/07_train.ipynb #9b87d10e
 PRESETS = {
@@ -45,7 +46,7 @@ RUN_KEYS = ("data_dir", "strategy", "pathology", "pathology_set", "arch", "loss"
             "roi", "crop", "inference", "val_every", "split", "anatomy")
 # a bf16 run and an fp32 run are different results: the precision is part of what a resumed run must match, but not
 # of the sweep's run ids (RUN_KEYS), which stay the same on any device
-RESULT_KEYS = RUN_KEYS + ("precision",)
+RESULT_KEYS = RUN_KEYS + ("precision", "data_fingerprint")
 PRECISIONS = ("fp32", "bf16")
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class RunConfig:
     fast: bool | str = "auto"
     precision: str = ""             # resolved when made: bf16 or fp32 (what amp gives on this device); part of identity
     anatomy: bool = False           # multi-label: extra output channels for discs, vertebrae, canal (03_labels)
+    data_fingerprint: str = ""      # `spider.data_fingerprint(data_dir)`, set where the data is read; part of identity
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)
@@ -89,8 +91,10 @@ class RunConfig:
         check_choice("split", self.split, SPLIT_METHODS)
         for k in ("epochs", "batch_size", "val_every"): put(k, check_whole(k, getattr(self, k), 1))
         for k in ("seed", "num_workers", "stop_after"): put(k, check_whole(k, getattr(self, k), 0))
-        if not float(self.lr) > 0: raise ConfigError(f"lr={self.lr!r}: expected a positive number")
-        put("lr", float(self.lr))
+        try: lr = float(self.lr)
+        except (TypeError, ValueError): lr = float("nan")
+        if not (math.isfinite(lr) and lr > 0): raise ConfigError(f"lr={self.lr!r}: expected a finite positive number")
+        put("lr", lr)
         put("amp", as_flag(self.amp, "amp"))
         put("fast", as_flag(self.fast, "fast"))
         if not self.precision: put("precision", "bf16" if use_amp(self.amp, resolve_device(self.device)) else "fp32")
@@ -121,6 +125,22 @@ class RunConfig:
         "A config saved as JSON or in a checkpoint (keys it does not know are left out)."
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+def check_parameter_names(names, where: str = "parameter"):
+    "Names given for a run (`--set`, papermill `-p`) must be `RunConfig` fields: a typo is an error with the nearest."
+    known = [f.name for f in dataclasses.fields(RunConfig)]
+    bad = [n for n in names if n not in known]
+    if not bad: return
+    near = lambda n: difflib.get_close_matches(n, known, 1)
+    hint = "; ".join(f"{n!r}" + (f" (did you mean {near(n)[0]!r}?)" if near(n) else "") for n in bad)
+    raise ConfigError(f"unknown {where} {hint}; expected some of {known}")
+
+def injected_parameters(history: list) -> list:
+    "The names papermill injected into this kernel: the assignments of its last `# Parameters` cell (IPython's `In`)."
+    cells = [s for s in history if s.lstrip().startswith("# Parameters")]
+    if not cells: return []
+    tree = ast.parse(cells[-1])
+    return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
 
 def preset(name: str, **overrides) -> dict:
     "A preset's parameters with `overrides` on top (what the sweep passes to papermill)."
@@ -190,12 +210,12 @@ def resume_state(out_dir, cfg: RunConfig) -> str:
     error."""
     out_dir = Path(out_dir)
     if (out_dir/"metrics.json").is_file():
-        check_same_run(json.loads((out_dir/"metrics.json").read_text())["config"], cfg, out_dir)
+        check_same_run(read_json(out_dir/"metrics.json")["config"], cfg, out_dir)
         return "finished"
     if (out_dir/"checkpoints"/"last.pt").is_file():
         check_same_run(load_checkpoint(out_dir/"checkpoints"/"last.pt")["config"], cfg, out_dir)
         return "resume"
-    if (out_dir/"config.json").is_file(): check_same_run(json.loads((out_dir/"config.json").read_text()), cfg, out_dir)
+    if (out_dir/"config.json").is_file(): check_same_run(read_json(out_dir/"config.json"), cfg, out_dir)
     return "new"
 
 def new_model(cfg: RunConfig, data: RunData, device):
@@ -228,6 +248,7 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
     scaler = torch.amp.GradScaler(device.type,
                                   enabled=False)   # bf16 autocast needs no loss scaling; kept for fp16 users
     start, history, train_s, val_s = 1, [], 0.0, 0.0
+    if ck.is_dir(): remove_stale_temps(ck)                      # a kill during a checkpoint save left them
     if (ck/"last.pt").is_file():
         st = load_checkpoint(ck/"last.pt")
         check_same_run(st["config"], cfg, out_dir)
@@ -258,6 +279,7 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
         net.train()
         t0 = time.time()
         total, steps = torch.zeros((), device=device), 0
+        first_bad = torch.full((), -1, device=device)            # the first batch with a non-finite loss, on the device
         with unwrap_spine_errors():
             for x, y in batches:
                 x = x.to(device, non_blocking=True)
@@ -271,8 +293,14 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
                 scaler.step(opt)
                 scaler.update()
                 total += loss.detach()
+                bad = (first_bad < 0) & ~torch.isfinite(loss.detach())
+                first_bad = torch.where(bad, torch.full_like(first_bad, steps), first_bad)
                 steps += 1
         if cuda: torch.cuda.synchronize(device)
+        if int(first_bad) >= 0:
+            raise SpineError(f"{out_dir}: non-finite training loss at epoch {epoch}, batch {int(first_bad) + 1} "
+                             f"(lr={cfg.lr}); the run stopped, nothing of this epoch was kept: lower lr or check the "
+                             "data, then run again (it resumes from the last checkpoint)")
         ep_s = time.time() - t0
         train_s += ep_s
         row = dict(epoch=epoch, loss=float(total)/max(steps, 1), val_score=float("nan"), val_loss=float("nan"),
