@@ -5,7 +5,7 @@
 # %% ../nbs/11_cli.ipynb #09f8fce6
 from __future__ import annotations
 
-import argparse, importlib.metadata, sys
+import argparse, difflib, importlib.metadata, sys
 from pathlib import Path
 
 from .core import SpineError, comma_list, template_path
@@ -110,10 +110,19 @@ def _predict(a):
         folder = pred.save(Path(a.out)/n)
         print(f"{s}: {pred.note}. Wrote {folder}/ (masks, probabilities, report.md, report.png, predict.json)")
 
+class _Parser(argparse.ArgumentParser):
+    "argparse, with the nearest known option named when an option is misspelt (`--dat` -> `--data`)."
+    def error(self, message):
+        if "unrecognized arguments" in message:
+            known = [o for p in [self, *getattr(self, "commands", {}).values()] for o in p._option_string_actions]
+            bad = [a.split("=")[0] for a in message.split(":", 1)[1].split() if a.startswith("--")]
+            near = [f"{b} (did you mean {m[0]}?)" for b in bad if (m := difflib.get_close_matches(b, known, 1))]
+            if near: message += "; " + "; ".join(near)
+        super().error(message)
+
 def parser() -> argparse.ArgumentParser:
     "The `spine_nb` argument parser."
-    p = argparse.ArgumentParser(prog="spine_nb",
-                                description="Multi-pathology segmentation of the lumbar spine (SPIDER).")
+    p = _Parser(prog="spine_nb", description="Multi-pathology segmentation of the lumbar spine (SPIDER).")
     sub = p.add_subparsers(dest="command", required=True)
     ph = sub.add_parser("phantom", help="write a synthetic dataset in the SPIDER layout")
     ph.add_argument("dest", help="folder to write (images/, masks/, overview.csv, radiological_gradings.csv)")
@@ -174,6 +183,7 @@ def parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=_predict)
     for command in importlib.metadata.entry_points(group="spine_nb.commands"):
         command.load()(sub)                 # later stages add their own (`spine_nb bench`): see setup.py
+    p.commands = sub.choices
     return p
 
 def main(argv=None):

@@ -5,7 +5,8 @@
 # %% ../nbs/00_spider.ipynb #ec5c5ced
 from __future__ import annotations
 
-import hashlib, http.client, os, re, shutil, tempfile, time, urllib.error, urllib.request, warnings, zipfile
+import hashlib, http.client, os, re, shutil, tempfile, time, warnings, zipfile
+import urllib.error, urllib.parse, urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -524,6 +525,8 @@ def download(url: str, dest, sha256: str, retries: int = 5, timeout: float = 60,
     from tqdm.auto import tqdm
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
+    if urllib.parse.urlsplit(str(url)).scheme not in ("http", "https"):
+        raise SpineError(f"{url}: not an http(s) URL; expected e.g. {ZENODO_URL}/{dest.name}")
     if dest.exists():
         if sha256sum(dest) == sha256: return dest
         raise SpineError(f"{dest}: exists but its sha256 is not the expected {sha256}; delete it to download again")
@@ -534,7 +537,8 @@ def download(url: str, dest, sha256: str, retries: int = 5, timeout: float = 60,
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 if start and r.status == 200: start = 0           # server ignored Range: start over
-                total = start + int(r.headers.get("Content-Length") or 0) or None
+                length = r.headers.get("Content-Length")
+                total = start + int(length) if length else None         # None: the server did not say
                 bar = tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=dest.name, disable=not progress,
                            leave=False)
                 with open(part, "ab" if start else "wb") as f, bar:
@@ -544,14 +548,15 @@ def download(url: str, dest, sha256: str, retries: int = 5, timeout: float = 60,
                         got += len(b)
                         bar.update(len(b))
                 if total and got < total: raise ConnectionError(f"connection closed after {got} of {total} bytes")
+            if total is None and got > start: continue        # no Content-Length: was it all? ask for the rest (416)
             break
         except urllib.error.HTTPError as e:
             if e.code == 416 and start: break                     # nothing left to fetch: the part is complete
             if e.code < 500 or attempt == retries: raise SpineError(f"{url}: HTTP {e.code} {e.reason}") from None
         except _NET_ERRORS as e:
             if attempt == retries:
-                raise SpineError(f"{url}: download failed after {retries + 1} attempts ({e}); run again to resume from "
-                                 f"{part}") from None
+                again = f"run again to resume from {part}" if part.exists() else "run again to retry"
+                raise SpineError(f"{url}: download failed after {retries + 1} attempts ({e}); {again}") from None
         time.sleep(min(0.2*2**attempt, 10))
     got = sha256sum(part)
     if got != sha256:

@@ -16,7 +16,7 @@ def _zip(folder, names):
 class Server:
     "Serves `files` on 127.0.0.1 with HTTP Range; `cut[name]` = bytes after which the first response is cut off."
     def __init__(self, files):
-        self.files, self.cut, self.log = files, {}, []
+        self.files, self.cut, self.log, self.no_length = files, {}, [], set()
         srv = self
         class H(BaseHTTPRequestHandler):
             def log_message(self, *a): pass
@@ -28,7 +28,7 @@ class Server:
                 start = int(rng.split("=")[1].split("-")[0]) if rng else 0
                 if start >= len(data): self.send_error(416); return
                 self.send_response(206 if rng else 200)
-                self.send_header("Content-Length", str(len(data) - start))
+                if name not in srv.no_length: self.send_header("Content-Length", str(len(data) - start))
                 if rng: self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.end_headers()
                 body = data[start:]
@@ -92,3 +92,18 @@ def test_fetch_cli_against_published_hashes(server, tmp_path):
 def test_fetch_unreachable(tmp_path):
     with pytest.raises(SpineError, match="download failed after 2 attempts"):
         download("http://127.0.0.1:9/x.zip", tmp_path/"x.zip", "0"*64, retries=1, timeout=2, progress=False)
+
+def test_fetch_without_content_length_resumes(server, tmp_path):
+    "A server that sends no Content-Length and cuts the connection: the part is continued, not thrown away."
+    size = len(server.files["masks.zip"])
+    server.no_length.add("masks.zip"); server.cut["masks.zip"] = size//3
+    f = tmp_path/"masks.zip"
+    download(f"{server.url}/masks.zip", f, server.sha["masks.zip"], progress=False)
+    assert f.read_bytes() == server.files["masks.zip"]
+    assert [r for _, r in server.log] == [None, f"bytes={size//3}-", f"bytes={size}-"]   # the last one: 416, all there
+
+def test_fetch_bad_url_and_no_part_to_resume(tmp_path):
+    with pytest.raises(SpineError, match="notaurl/x.zip: not an http"):
+        download("notaurl/x.zip", tmp_path/"x.zip", "0"*64)
+    with pytest.raises(SpineError, match="run again to retry"):
+        download("http://127.0.0.1:9/x.zip", tmp_path/"x.zip", "0"*64, retries=0, timeout=2, progress=False)

@@ -151,3 +151,29 @@ def test_far_spacing_is_a_warning_with_both_spacings(runs, tiny_phantom, tmp_pat
     with pytest.warns(UserWarning, match=r"coarse.mha: voxel size .* mm \(D, H, W\) is far from the training data's"):
         pred = predict(runs/"ml", tmp_path/"coarse.mha", device="cpu")
     assert pred.masks.shape == (3,) + read_volume(tmp_path/"coarse.mha").shape
+
+
+def _write_dicom_series(img, folder):
+    "An image's slices (the file's z axis) as a DICOM series, with the tags GDCM orders and places them by."
+    folder.mkdir()
+    w = sitk.ImageFileWriter()
+    w.KeepOriginalImageUIDOn()
+    d, uid = img.GetDirection(), "1.2.826.0.1.3680043.2.1125.7"
+    for k in range(img.GetDepth()):
+        s = img[:, :, k]
+        tags = {"0008|0060": "MR", "0020|000e": uid, "0020|000d": uid + ".1", "0020|0013": str(k),
+                "0020|0037": "\\".join(map(str, d[0:7:3] + d[1:8:3])), "0018|0050": str(img.GetSpacing()[2]),
+                "0020|0032": "\\".join(map(str, img.TransformIndexToPhysicalPoint((0, 0, k))))}
+        for t, v in tags.items(): s.SetMetaData(t, v)
+        w.SetFileName(str(folder/f"{k:03d}.dcm"))
+        w.Execute(s)
+
+
+def test_predict_on_a_dicom_series(runs, tiny_phantom, tmp_path):
+    img = sitk.Cast(sitk.ReadImage(str(tiny_phantom/"images"/"2_t2.mha")), sitk.sitkInt16)
+    _write_dicom_series(img, tmp_path/"2_t2_dicom")
+    r = spine_nb("predict", runs/"ml", tmp_path/"2_t2_dicom", "--out", tmp_path/"out", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    back = sitk.ReadImage(str(tmp_path/"out"/"2_t2_dicom"/"masks.nii.gz"))
+    for f in ("GetSize", "GetSpacing", "GetOrigin", "GetDirection"):
+        np.testing.assert_allclose(getattr(back, f)(), getattr(img, f)(), atol=1e-4, err_msg=f)

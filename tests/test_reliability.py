@@ -65,6 +65,8 @@ def test_2_two_sweeps_on_one_runs_folder_train_each_run_once(two_phantoms, tmp_p
 def test_3_typos_in_parameters_are_errors_with_the_nearest_name(tmp_path):
     code, err = cli("sweep", "--set", "epoch=3", "--dry-run")
     assert code == 2 and "unknown --set key 'epoch' (did you mean 'epochs'?)" in err
+    code, err = cli("sweep", "--dry-rn")
+    assert code == 2 and "--dry-rn (did you mean --dry-run?)" in err
     import papermill as pm
     from spine_nb.core import template_path
     with pytest.raises(pm.PapermillExecutionError, match=r"unknown papermill parameter 'epoch' \(did you mean"):
