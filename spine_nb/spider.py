@@ -5,7 +5,7 @@
 # %% ../nbs/00_spider.ipynb #ec5c5ced
 from __future__ import annotations
 
-import hashlib, http.client, os, re, shutil, tempfile, time, warnings, zipfile
+import hashlib, http.client, locale, os, re, shutil, tempfile, time, warnings, zipfile
 import urllib.error, urllib.parse, urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,8 +21,9 @@ from .core import DISC_LEVELS, DISC_OFFSET, MASK_LABELS, SpineError, atomic_path
 __all__ = ['SEQUENCES', 'GRADING_COLUMNS', 'GRADING_RANGES', 'OVERVIEW_COLUMNS', 'PAPER_SPLIT', 'SPLIT_METHODS', 'ZENODO_URL',
            'SPIDER_FILES', 'parse_series_name', 'read_gradings', 'read_overview', 'data_fingerprint', 'real_tables',
            'split_sizes', 'split_series', 'disc_findings', 'patient_presence', 'stratified_assignment', 'Volume',
-           'read_volume', 'write_volume', 'read_channels', 'same_grid', 'disc_numbers', 'read_case', 'Spider',
-           'read_spider', 'placeholder_spider', 'write_split', 'audit_masks', 'download', 'unzip_into', 'fetch_spider']
+           'keep_locale', 'read_volume', 'write_volume', 'read_channels', 'same_grid', 'disc_numbers', 'read_case',
+           'Spider', 'read_spider', 'placeholder_spider', 'write_split', 'audit_masks', 'download', 'unzip_into',
+           'fetch_spider']
 
 # %% ../nbs/00_spider.ipynb #1a2e44a2
 SEQUENCES = ("t1", "t2", "t2_SPACE")
@@ -265,6 +266,13 @@ def _check_data_file(path: Path):
                              "in the file (LOCAL) or beside it")
         return
 
+@contextmanager
+def keep_locale():
+    "Restore the process's locale after the block: GDCM (DICOM) sets the C locale, which turns Python's text I/O ASCII."
+    saved = locale.setlocale(locale.LC_ALL)
+    try: yield
+    finally: locale.setlocale(locale.LC_ALL, saved)
+
 def _read_itk(path, components: bool = False) -> sitk.Image:
     "A 3D image file, or a DICOM series folder, read by SimpleITK; anything else is an error naming the path."
     path = Path(path)
@@ -272,9 +280,10 @@ def _read_itk(path, components: bool = False) -> sitk.Image:
     if path.is_file(): _check_data_file(path)
     try:
         if path.is_dir():
-            files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path))
-            if not files: raise SpineError(f"{path}: a folder with no DICOM series; expected an image file or one")
-            img = sitk.ReadImage(files)
+            with keep_locale():                   # GDCM may set the process's C locale (then text I/O turns ASCII)
+                files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path))
+                if not files: raise SpineError(f"{path}: a folder with no DICOM series; expected an image file or one")
+                img = sitk.ReadImage(files)
         else: img = sitk.ReadImage(str(path))
     except RuntimeError as e:
         msg = str(e).strip().splitlines()

@@ -1,5 +1,5 @@
 "`spine_nb predict` and `spine_nb.infer.level_report`: levels, geometry, formats, binary groups, bad input."
-import contextlib, io, json, shutil, subprocess, warnings
+import contextlib, io, json, locale, shutil, subprocess, warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ from spine_nb.core import DISC_LEVELS, is_disc
 from spine_nb.infer import level_report, levels_from_discs, predict, run_pipeline
 from spine_nb.labels import channels, disc_table, pathology_map
 from spine_nb.phantom import make_phantom
-from spine_nb.spider import GRADING_COLUMNS, Volume, read_spider, read_volume
+from spine_nb.spider import GRADING_COLUMNS, Volume, keep_locale, read_spider, read_volume
 
 TINY = dict(pathology_set="disc3", epochs=1, roi=(16, 64, 64), batch_size=4)
 
@@ -166,14 +166,16 @@ def _write_dicom_series(img, folder):
                 "0020|0032": "\\".join(map(str, img.TransformIndexToPhysicalPoint((0, 0, k))))}
         for t, v in tags.items(): s.SetMetaData(t, v)
         w.SetFileName(str(folder/f"{k:03d}.dcm"))
-        w.Execute(s)
+        with keep_locale(): w.Execute(s)                 # GDCM's writer sets the C locale
 
 
 def test_predict_on_a_dicom_series(runs, tiny_phantom, tmp_path):
     img = sitk.Cast(sitk.ReadImage(str(tiny_phantom/"images"/"2_t2.mha")), sitk.sitkInt16)
     _write_dicom_series(img, tmp_path/"2_t2_dicom")
+    before = locale.getpreferredencoding(False)
     r = spine_nb("predict", runs/"ml", tmp_path/"2_t2_dicom", "--out", tmp_path/"out", "--device", "cpu")
     assert r.returncode == 0, r.stderr
+    assert locale.getpreferredencoding(False) == before, "reading DICOM changed the process's locale"
     back = sitk.ReadImage(str(tmp_path/"out"/"2_t2_dicom"/"masks.nii.gz"))
     for f in ("GetSize", "GetSpacing", "GetOrigin", "GetDirection"):
         np.testing.assert_allclose(getattr(back, f)(), getattr(img, f)(), atol=1e-4, err_msg=f)
