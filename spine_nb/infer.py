@@ -181,6 +181,7 @@ def evaluate_test_split(cfg: RunConfig, data: RunData, out_dir, history: pd.Data
             volumes[-1]["anatomy_dsc"] = dict(zip(ANATOMY, anatomy_dsc[-1][0]))
     per_class = np.concatenate(per_class)
     classes = evaluable_classes_of(volumes, data.names)
+    last = load_checkpoint(out_dir/"checkpoints"/"last.pt")    # once: its cost record, then slimmed
     calls = pd.concat(calls, ignore_index=True)
     metrics = dict(
         status="finished", config=cfg.asdict(), channels=data.names, macro_dsc=macro_of(per_class, classes),
@@ -194,13 +195,13 @@ def evaluate_test_split(cfg: RunConfig, data: RunData, out_dir, history: pd.Data
         selection=dict(selection(history), validations=history.dropna(subset=["val_loss"])[
             ["epoch", "val_score", "val_loss"]].to_dict(orient="records")),
         eval_region="roi" if cfg.inference == "center" else "full volume",
-        cost=_cost(cfg, net, history, load_checkpoint(out_dir/"checkpoints"/"last.pt"), seconds, device),
+        cost=_cost(cfg, net, history, last, seconds, device),
         split={s: list(data.spider.subset(s).name) for s in ("train", "val", "test")},
         codebook=json.loads(cb.to_json()) if cb else None,
         unseen_test_discs=_unseen(data) if cb else None, train_spacing=train_spacing(data),
         anatomy_dsc=dict(zip(ANATOMY, class_means(np.concatenate(anatomy_dsc)))) if anatomy_dsc else None)
     atomic_write_text(out_dir/"metrics.json", json.dumps(json_safe(metrics), indent=1))
-    slim_last_checkpoint(out_dir/"checkpoints"/"last.pt")
+    slim_last_checkpoint(out_dir/"checkpoints"/"last.pt", last)
     return metrics
 
 # %% ../nbs/07b_infer.ipynb #10f0c315

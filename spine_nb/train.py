@@ -198,9 +198,10 @@ def check_same_run(saved: dict | RunConfig, cfg: RunConfig, where):
     if diff: raise ConfigError(f"{where} holds a run with another configuration ({diff}); "
                                "use another out_dir, or delete that run to start again")
 
-def slim_last_checkpoint(path) -> Path:
-    "A finished run is never resumed: keep `last.pt`'s weights and record, drop the optimizer state (2/3 of its size)."
-    st = load_checkpoint(path)
+def slim_last_checkpoint(path, state: dict | None = None) -> Path:
+    """A finished run is never resumed: keep `last.pt`'s weights and record, drop the optimizer state (2/3 of its size).
+    `state`: `last.pt` already loaded (a load reads and hashes the whole file)."""
+    st = state if state is not None else load_checkpoint(path)
     if "optimizer" not in st: return Path(path)
     return save_checkpoint(path, **{k: v for k, v in st.items() if k not in ("optimizer", "scaler", "rng")})
 
