@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from .core import SpineError, atomic_path, atomic_write_text
+from .core import SpineError, atomic_path, atomic_write_text, read_json
 from .labels import STRATEGIES, channels, get_strategy
 from .metrics import class_means, diagnosis_metrics, macro_of, pooled_dsc, score_volume
 from .infer import Run, evaluable_classes_of, group_key, voxel_counts
 
 # %% auto #0
 __all__ = ['STRATEGY_ORDER', 'load_runs', 'volume_table', 'in_group', 'binary_groups', 'merge_binary', 'bootstrap_ci',
-           'paired_wilcoxon', 'paired_bootstrap_ci', 'holm', 'summarise', 'not_evaluable', 'ml_vs_binary', 'figure4',
-           'pathology_heatmap', 'cost_figure', 'summary_markdown']
+           'paired_wilcoxon', 'paired_bootstrap_ci', 'holm', 'summarise', 'not_evaluable', 'ml_vs_binary', 'mark_smoke',
+           'figure4', 'pathology_heatmap', 'cost_figure', 'learning_curves', 'study_table', 'summary_markdown']
 
 # %% ../nbs/09_analysis.ipynb #a1a60061
 STRATEGY_ORDER = list(STRATEGIES)
@@ -251,6 +251,14 @@ def ml_vs_binary(configs: list[dict], strategy: str = "multilabel", n_boot: int 
         t.loc[~pairs, "p_holm"] = t.loc[~pairs, "p"]                      # one pooled test per metric
     return t
 
+# %% ../nbs/09_analysis.ipynb #2d9eba7c
+def mark_smoke(results: pd.DataFrame, learn_epochs: int | dict = 0) -> pd.DataFrame:
+    """`results` with a `smoke` column: True where the run trained fewer epochs than `learn_epochs` (one number, or one
+    per architecture; 0 or an architecture left out: never a smoke run)."""
+    if isinstance(learn_epochs, dict): need = results.arch.map(learn_epochs).fillna(0)
+    else: need = int(learn_epochs)
+    return results.assign(smoke=results.epochs < need)
+
 # %% ../nbs/09_analysis.ipynb #d375c98d
 def figure4(results: pd.DataFrame, path=None):
     """Macro and example-based DSC per architecture x loss, strategies side by side, with 95 % bootstrap CIs (the
@@ -272,6 +280,10 @@ def figure4(results: pd.DataFrame, path=None):
             for bar in cont:
                 x = bar.get_x() + bar.get_width()/2
                 row = d[(d.strategy == s) & (d.config == order[int(round(x))])]
+                if len(row) and row.get("smoke", pd.Series([False])).iloc[0]:
+                    bar.set(hatch="///", alpha=0.45, edgecolor="0.3")
+                    ax.text(x, bar.get_height() + 0.02, f"smoke\n{int(row.epochs.iloc[0])} ep", ha="center",
+                            va="bottom", fontsize=6, color="0.3")
                 if len(row) and not np.isnan(row.ci_low.iloc[0]):
                     ax.errorbar(x, row.value.iloc[0],
                                 yerr=[[row.value.iloc[0] - row.ci_low.iloc[0]],
@@ -282,8 +294,9 @@ def figure4(results: pd.DataFrame, path=None):
         if ax is not axes[0] and ax.get_legend(): ax.get_legend().remove()
     m = sorted({int(v) for v in r.m.dropna()}) if "m" in r else []
     regions, precisions = ", ".join(sorted(set(r.eval_region))), ", ".join(sorted(set(r.precision)))
+    smoke = "; hatched: smoke run (fewer epochs than it needs to learn)" if r.get("smoke", pd.Series()).any() else ""
     fig.suptitle(f"evaluated on: {regions}; precision: {precisions}"
-                 + (f"; multi-class m = {', '.join(map(str, m))} (training split)" if m else ""), fontsize=9)
+                 + (f"; multi-class m = {', '.join(map(str, m))} (training split)" if m else "") + smoke, fontsize=9)
     fig.tight_layout()
     if path: _save(fig, path)
     return fig
@@ -294,6 +307,7 @@ def pathology_heatmap(results: pd.DataFrame, path=None):
     r = results[results.metric.str.startswith("dsc:") & ~results.group_member].copy()
     r["pathology_name"] = r.metric.str[4:]
     r["config"] = r.strategy + " | " + r.arch + " | " + r.loss
+    if "smoke" in r: r["config"] += np.where(r.smoke, " (smoke, " + r.epochs.astype(str) + " ep)", "")
     t = r.pivot_table(index="config", columns="pathology_name", values="value", sort=False)
     t = t[[c for c in dict.fromkeys(r.pathology_name)]]
     fig, ax = plt.subplots(figsize=(1.3*t.shape[1] + 4.5, 0.38*t.shape[0] + 2.2))
@@ -331,6 +345,47 @@ def cost_figure(results: pd.DataFrame, path=None):
 def _save(fig, path):
     with atomic_path(path) as tmp: fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
 
+# %% ../nbs/09_analysis.ipynb #e8846e0e
+def learning_curves(runs: list[dict], path=None):
+    "Validation score per epoch of every finished run (`load_runs`): rows strategies, columns architectures."
+    import matplotlib.pyplot as plt, seaborn as sns
+    from spine_nb.models import ARCHS
+    rows = []
+    for m in runs:
+        c = m["config"]
+        h = Run(m["run_dir"]).history.dropna(subset=["val_score"])
+        rows.append(h.assign(strategy=c["strategy"], arch=c["arch"], loss=c["loss"], run=Path(m["run_dir"]).name))
+    d = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["epoch", "val_score"])
+    if not len(d): raise SpineError("learning_curves: no run has a validation score")
+    strategies = [s for s in STRATEGY_ORDER if s in set(d.strategy)]
+    archs = [a for a in ARCHS if a in set(d.arch)]
+    g = sns.relplot(d, x="epoch", y="val_score", row="strategy", col="arch", hue="loss", units="run", estimator=None,
+                    kind="line", marker="o", markersize=3, row_order=strategies, col_order=archs, height=2.1,
+                    aspect=1.25, palette="colorblind", facet_kws=dict(ylim=(0, 1), margin_titles=True))
+    g.set_titles(row_template="{row_name}", col_template="{col_name}")
+    g.set_axis_labels("epoch", "validation score")
+    g.figure.suptitle("validation score per epoch (one line per run)", fontsize=10)
+    g.tight_layout(rect=(0, 0, 1, 0.97))
+    if path: _save(g.figure, path)
+    return g.figure
+
+# %% ../nbs/09_analysis.ipynb #6b53f159
+def study_table(results: pd.DataFrame, runs_dir) -> pd.DataFrame:
+    """One row per configuration of `results` (`summarise`; binary: its merged group): strategy, arch, loss, epochs,
+    roi, macro_dsc, example_dsc, wall_s."""
+    keys = ["strategy", "arch", "loss", "epochs", "roi"]
+    walls = []
+    for f in sorted(Path(runs_dir).glob("*/config.json")):
+        c = read_json(f)
+        seconds = read_json(f.parent/"status.json").get("seconds") if (f.parent/"status.json").is_file() else None
+        walls.append(dict(strategy=c["strategy"], arch=c["arch"], loss=c["loss"], epochs=int(c["epochs"]),
+                          roi="x".join(map(str, c["roi"])), wall_s=_nan(seconds)))
+    wall = pd.DataFrame(walls, columns=keys + ["wall_s"]).groupby(keys).wall_s.sum(min_count=1)
+    r = results[~results.group_member & results.metric.isin(["macro_dsc", "example_dsc"])]
+    t = r.pivot_table(index=keys, columns="metric", values="value").reset_index()
+    t = t.join(wall, on=keys)
+    return t[keys + ["macro_dsc", "example_dsc", "wall_s"]].sort_values(keys[:3], ignore_index=True)
+
 # %% ../nbs/09_analysis.ipynb #585d09a0
 def summary_markdown(results: pd.DataFrame, tests: pd.DataFrame) -> str:
     "Per strategy the configuration with the best validation score, reported on test; multi-label vs binary, tested."
@@ -343,10 +398,16 @@ def summary_markdown(results: pd.DataFrame, tests: pd.DataFrame) -> str:
         b = d.loc[d.val_score.fillna(-np.inf).idxmax()]
         ex = results[(results.metric == "example_dsc") & (results.run_id == b.run_id)].value
         m = f", m = {int(b.m)} ({int(b.unseen_test_discs)} test discs unseen in training)" if pd.notna(b.m) else ""
+        if b.get("smoke", False): m += f"; **a smoke run ({int(b.epochs)} epochs)**"
         lines.append(f"- {s}: **{b.arch} + {b.loss}** (validation {b.val_score:.3f}): macro DSC {b.value:.3f} "
                      f"[{b.ci_low:.3f}, {b.ci_high:.3f}] over {int(b.n_classes)} classes, example-based DSC "
                      f"{ex.iloc[0]:.3f}; {int(b.n_models)} model(s), {b.parameters/1e6:.1f} M parameters, "
                      f"{b.inference_seconds_per_volume:.2f} s per volume; {b.eval_region}, {b.precision}{m}")
+    smoke = r[r.smoke] if "smoke" in r else r.iloc[:0]
+    if len(smoke):
+        lines += ["", f"**Smoke runs** ({len(smoke)} of {len(r)}; fewer epochs than they need to learn: their scores "
+                  "show that the pipeline runs, not what the model can do): "
+                  + ", ".join(f"{x.strategy} {x.arch} + {x.loss} ({int(x.epochs)} ep)" for x in smoke.itertuples())]
     lines.append("")
     if not len(tests):
         lines.append("**Multi-label vs binary:** no complete binary group with a matching multi-label run in this "

@@ -5,20 +5,21 @@
 # %% ../nbs/11_cli.ipynb #09f8fce6
 from __future__ import annotations
 
-import argparse, difflib, importlib.metadata, sys
+import argparse, difflib, importlib.metadata, json, sys
 from pathlib import Path
 
-from .core import SpineError, comma_list, template_path
+from .core import SpineError, atomic_write_text, comma_list, template_path
 from .spider import ZENODO_URL, fetch_spider, parse_series_name, read_spider, read_volume, split_sizes
 from .labels import channels
-from .phantom import SIZES, make_phantom
+from .phantom import SIZES, make_phantom, phantom_gradings
 from .train import PRESETS
 from .infer import grading_truth, is_run_path, predict, read_anatomy, resolve_runs, scan_name
 from .sweep import grid, grid_disk, grid_table, run_sweep
 from .data import FAST_ARCH
 
 # %% auto #0
-__all__ = ['DEMO_LEARN', 'DEMO_ONCE', 'DEMO_ROI', 'parser', 'main', 'demo_grid', 'run_demo']
+__all__ = ['DEMO_PHANTOM', 'DEMO_LEARN', 'DEMO_SHORT', 'DEMO_ONCE', 'DEMO_ROI', 'DEMO_SECONDS', 'DEMO_FULL', 'parser', 'main',
+           'demo_grid', 'demo_learn_epochs', 'demo_seconds', 'run_demo', 'full_grid']
 
 # %% ../nbs/11_cli.ipynb #d1a6d6d3
 def _phantom(a):
@@ -75,7 +76,7 @@ def _sweep(a):
     if counts.get("failed"): sys.exit(1)
 
 def _demo(a):
-    run_demo(a.out, a.figures, cases=a.cases, workers=a.workers)
+    run_demo(a.out, a.figures, cases=a.cases, workers=a.workers, full=a.full)
 
 def _scan_truth(a, scans: list, names: list) -> list:
     "`--truth`: each scan's gradings (its patient from `--patient`, else from a SPIDER name such as `12_t2`)."
@@ -160,10 +161,13 @@ def parser() -> argparse.ArgumentParser:
     de = sub.add_parser("demo",
                         help="phantom + a reduced grid (all strategies, archs, losses) + the analysis: figure 4 on "
                              "a CPU")
-    de.add_argument("--out", default="demo",
-                    help="folder for the phantom, the runs and the executed analysis (default demo/)")
-    de.add_argument("--figures", default="figures", help="where the PNGs go (default figures/)")
-    de.add_argument("--cases", type=int, default=20, help="phantom cases (default 20: 13 train / 3 val / 4 test)")
+    de.add_argument("--full", action="store_true",
+                    help="the positive control: all 45 configurations trained to learn (about 90 min on 2 cores)")
+    de.add_argument("--out", default=None,
+                    help="folder for the phantom, the runs and the executed analysis (default demo/; --full: "
+                         "demo-full/)")
+    de.add_argument("--figures", default=None, help="where the PNGs go (default OUT/figures; --full: figures/)")
+    de.add_argument("--cases", type=int, default=None, help="phantom cases (default 20: 13 train / 3 val / 4 test)")
     de.add_argument("--workers", type=int, default=1,
                     help="runs side by side in a Dask LocalCluster (default 1: one after the other)")
     de.set_defaults(func=_demo)
@@ -198,43 +202,104 @@ def main(argv=None):
         sys.exit(130)
 
 # %% ../nbs/11_cli.ipynb #0304de73
-DEMO_LEARN = dict(pathology_set="disc3", epochs=24, lr=3e-3, batch_size=2, roi=[16, 96, 64],
-                  val_every=4)  # tiny phantom: 96 x 64 in-plane
+DEMO_PHANTOM = dict(cases=20, size="tiny", seed=42, enrich="Disc herniation")   # 96 x 64 in-plane, 8-10 slices
+DEMO_LEARN = dict(pathology_set="disc3", epochs=50, lr=1e-2, batch_size=2, roi=[16, 96, 64], val_every=5)
+DEMO_SHORT = dict(DEMO_LEARN, epochs=10, val_every=2)
 DEMO_ONCE = dict(pathology_set="disc3", epochs=1, lr=3e-3, batch_size=2, val_every=1)
 DEMO_ROI = dict(vnet=[16, 64, 64], unetr=[16, 64, 64], resnet50_unet=[32, 64, 64], swin_unetr=[32, 64, 64])
+# seconds on 2 CPU cores, 20 demo cases (13 train, 3 val), from a demo's sweep.csv and metrics.json (2026-12-01):
+# a run's start (kernel, data, model, test split, checkpoints) and one epoch; multi-class epochs cost 1.7x (U-Net)
+DEMO_SECONDS = dict(phantom=6, analysis=15, multiclass=1.7,
+                    start=dict(unet3d=11, vnet=18, unetr=18, resnet50_unet=18, swin_unetr=18),
+                    epoch=dict(unet3d=0.95, vnet=11.6, unetr=7, resnet50_unet=10.2, swin_unetr=24))
 
-def demo_grid(learn: dict = DEMO_LEARN, once: dict = DEMO_ONCE) -> list[dict]:
-    "The demo's runs: every strategy and loss with U-Net, every other architecture once (multi-label, Dice)."
-    g = grid("paper", strategies=["multilabel"], archs=["unet3d"], **learn)
-    g += grid("paper", strategies=["multiclass", "binary"], archs=["unet3d"], losses=["dicefocal"], **learn)
+def demo_grid(learn: dict = DEMO_LEARN, short: dict = DEMO_SHORT, once: dict = DEMO_ONCE) -> list[dict]:
+    """The quick demo's runs: the three strategies with the U-Net and Dice + focal, trained to learn; the other two
+    losses with the multi-label U-Net, briefly; every other architecture once (multi-label, Dice, one epoch)."""
+    g = grid("paper", archs=["unet3d"], losses=["dicefocal"], **learn)
+    g += grid("paper", strategies=["multilabel"], archs=["unet3d"], losses=["dice", "gdl"], **short)
     for a, roi in DEMO_ROI.items():
         g += grid("paper", strategies=["multilabel"], archs=[a], losses=["dice"], **dict(once, roi=roi))
     return g
 
-def run_demo(out="demo", figures="figures", cases: int = 20, workers: int = 1, progress: bool = True) -> str:
-    "Phantom -> demo grid (sweep, papermill) -> analysis notebook (papermill) -> figures; returns the summary."
+def demo_learn_epochs(full: bool = False) -> dict:
+    """Per architecture, the epochs below which a demo run is a smoke run: the quick demo's learning epochs (what the
+    U-Net needs on this phantom), or `DEMO_FULL`'s budget."""
+    return {a: (DEMO_FULL[a]["epochs"] if full else DEMO_LEARN["epochs"]) for a in DEMO_FULL}
+
+def demo_seconds(run: dict, cases: int = DEMO_PHANTOM["cases"]) -> float:
+    "A demo run's expected seconds on 2 CPU cores (`DEMO_SECONDS`): the weight of the progress bar's time left."
+    per_epoch = DEMO_SECONDS["epoch"][run["arch"]]*cases/DEMO_PHANTOM["cases"]
+    if run["strategy"] == "multiclass": per_epoch *= DEMO_SECONDS["multiclass"]
+    return DEMO_SECONDS["start"][run["arch"]] + run["epochs"]*per_epoch
+
+def _demo_phantom(out: Path, cases: int) -> Path:
+    "The demo's phantom in `out/phantom`, made once; a phantom made by another demo version is an error, not reused."
+    spec = json.dumps(dict(DEMO_PHANTOM, cases=cases), sort_keys=True)
+    data, stamp = out/"phantom", out/"phantom"/"demo.json"
+    if data.exists() and (not stamp.is_file() or stamp.read_text() != spec):
+        raise SpineError(f"{data}: made by another demo (expected {spec}); remove {out} or pass another --out")
+    if not stamp.is_file():
+        g = phantom_gradings(cases, DEMO_PHANTOM["seed"], enrich=DEMO_PHANTOM["enrich"])
+        make_phantom(data, cases=cases, seed=DEMO_PHANTOM["seed"], size=DEMO_PHANTOM["size"], gradings=g,
+                     progress=False)
+        atomic_write_text(stamp, spec)
+    return data
+
+def run_demo(out=None, figures=None, cases: int | None = None, workers: int = 1, progress: bool = True,
+             full: bool = False) -> str:
+    """Phantom -> demo grid (sweep, papermill) -> analysis notebook (papermill) -> figures; returns the summary.
+    `full`: the positive control (`full_grid`), its figures and `phantom_study.csv` in `figures/` by default."""
     import time, papermill as pm
+    from tqdm.auto import tqdm
     t0 = time.time()
+    cases = cases or DEMO_PHANTOM["cases"]
     split_sizes(cases)                   # too few cases for three splits: an error now, before anything is made
-    out = Path(out)
-    data = out/"phantom"
-    if not (data/"radiological_gradings.csv").is_file():
-        make_phantom(data, cases=cases, seed=42, size="tiny", progress=False)
-    runs = demo_grid()
-    print(f"demo: {cases} tiny phantom cases in {data}; {len(runs)} runs -> {out/'runs'}", flush=True)
+    out = Path(out or ("demo-full" if full else "demo"))
+    figures = Path(figures or ("figures" if full else out/"figures"))
+    runs = full_grid() if full else demo_grid()
+    cost = lambda r: demo_seconds(r, cases)
+    total = DEMO_SECONDS["phantom"] + sum(map(cost, runs)) + DEMO_SECONDS["analysis"]
+    print(f"demo{' --full' if full else ''}: {cases} tiny phantom cases in {out/'phantom'}; {len(runs)} runs -> "
+          f"{out/'runs'}; about {total/60:.0f} min on 2 CPU cores", flush=True)
+    bar = tqdm(total=round(total), desc="demo", unit="s", disable=not progress,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, about {remaining} left {postfix}")
+    data = _demo_phantom(out, cases)
+    bar.update(DEMO_SECONDS["phantom"])
     table = run_sweep(runs, out/"runs", data, executor="local" if workers > 1 else "sequential", workers=workers,
-                      progress=progress)
+                      cost=cost, bar=bar)
     failed = table[table.status != "finished"]
     if len(failed):
+        bar.close()
         errors = "; ".join(f"{r.run_id}: {r.error}" for r in failed.itertuples())
         raise SpineError(f"demo: {len(failed)} run(s) did not finish: {errors}")
-    print(f"demo: sweep done in {time.time() - t0:.0f} s; analysis ...", flush=True)
-    figures = Path(figures)
-    params = dict(runs_dir=str((out/"runs").resolve()), figures_dir=str(figures.resolve()))
+    bar.set_postfix_str("analysis")
+    params = dict(runs_dir=str((out/"runs").resolve()), figures_dir=str(figures.resolve()),
+                  learn_epochs=demo_learn_epochs(full))
     pm.execute_notebook(str(template_path("analysis")), str(out/"analysis.ipynb"), parameters=params,
                         kernel_name="python3", cwd=str(out), progress_bar=False)
+    bar.update(DEMO_SECONDS["analysis"])
+    bar.close()
+    wrote = f"{figures/'figure4.png'}, pathology_dsc.png, cost.png, learning_curves.png"
+    if full:
+        atomic_write_text(figures/"phantom_study.csv", (out/"runs"/"study.csv").read_text())   # `study_table`
+        wrote += f", {figures/'phantom_study.csv'}"
     summary = (out/"runs"/"summary.md").read_text()
-    print(f"demo: done in {time.time() - t0:.0f} s. Figures: {figures/'figure4.png'}, {figures/'pathology_dsc.png'}, "
-          f"{figures/'cost.png'}; table: {out/'runs'/'results.csv'}; executed analysis: {out/'analysis.ipynb'}"
-          f"\n\n{summary}")
+    print(f"demo: done in {time.time() - t0:.0f} s. Figures: {wrote}; table: {out/'runs'/'results.csv'}; executed "
+          f"analysis: {out/'analysis.ipynb'}\n\n{summary}")
     return summary
+
+# the positive control, per architecture: the U-Net at what it needs to learn (DEMO_LEARN); the other four at what
+# about 90 minutes of 2 CPU cores leave (DEMO_SECONDS: 15 runs each, about 17 min per architecture)
+DEMO_FULL = dict(unet3d=dict(epochs=DEMO_LEARN["epochs"], roi=DEMO_LEARN["roi"], lr=DEMO_LEARN["lr"]),
+                 vnet=dict(epochs=4, roi=DEMO_ROI["vnet"], lr=1e-3),
+                 unetr=dict(epochs=7, roi=DEMO_ROI["unetr"], lr=1e-3),
+                 resnet50_unet=dict(epochs=4, roi=DEMO_ROI["resnet50_unet"], lr=1e-3),
+                 swin_unetr=dict(epochs=2, roi=DEMO_ROI["swin_unetr"], lr=1e-3))
+
+def full_grid(budget: dict = DEMO_FULL) -> list[dict]:
+    """`spine_nb demo --full`: all three strategies x five architectures x three losses on `disc3` (45 configurations;
+    binary: 3 runs each, 75 runs), each architecture at its `budget`."""
+    return [r for a, b in budget.items()
+            for r in grid("paper", archs=[a], pathology_set="disc3", batch_size=2, val_every=max(1, b["epochs"]//10),
+                          **b)]

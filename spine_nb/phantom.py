@@ -14,12 +14,12 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy.ndimage import gaussian_filter
 
-from .core import DISC_OFFSET, SpineError, atomic_path, atomic_write_text
+from .core import DISC_OFFSET, SpineError, atomic_path, atomic_write_text, check_choice
 from .spider import GRADING_COLUMNS, read_gradings, read_overview, real_tables
 
 # %% auto #0
-__all__ = ['SIZES', 'TISSUES', 'TISSUE_INDEX', 'CONTRAST', 'TEXTURE', 'PHANTOM_README', 'phantom_case', 'phantom_disc_demo',
-           'phantom_gradings', 'make_phantom']
+__all__ = ['SIZES', 'TISSUES', 'TISSUE_INDEX', 'CONTRAST', 'TEXTURE', 'HERNIATION', 'HERNIATION_V1', 'PHANTOM_README',
+           'phantom_case', 'phantom_disc_demo', 'phantom_gradings', 'make_phantom']
 
 # %% ../nbs/01_phantom.ipynb #2a5f5b54
 SIZES = {
@@ -42,6 +42,11 @@ CONTRAST = {
                modic3=0.10, notch=0.32),
 }
 TEXTURE = dict(abdomen=0.35, marrow=0.12, modic2=0.45, fat=0.08, muscle=0.10)
+# a herniation: radius r (mm, drawn), its centre behind the disc (x r), its reach into the canal and its lateral
+# half-width (x r). Since 2026-12 it is drawn to fill most of the canal's depth: the earlier one (HERNIATION_V1)
+# was one or two voxels on the tiny phantom, too faint for any model to learn (issue 18)
+HERNIATION = dict(radius=(9.0, 11.0), offset=0.3, reach=1.2, lateral=1.5)
+HERNIATION_V1 = dict(radius=(6.5, 8.5), offset=0.35, reach=1.2, lateral=1.0)
 
 # %% ../nbs/01_phantom.ipynb #537ce32a
 def _lut(sequence: str, rng) -> np.ndarray:
@@ -101,7 +106,7 @@ def _case_geometry(size: str, rng, overview_t2: pd.DataFrame):
     return D, H, W, sp_d, sp_h, sp_w
 
 def phantom_case(gradings: pd.DataFrame, size: str = "small", seed: int = 0, sequences=("t2",),
-                 overview_t2=None) -> dict:
+                 overview_t2=None, herniation: dict = HERNIATION) -> dict:
     """Draw one case from one patient's gradings rows: `mask` (D,H,W) int16, one float32 image per sequence, and the
     geometry."""
     # three independent streams: anatomy, pathology, noise; two cases that differ by one finding differ only there
@@ -249,10 +254,11 @@ def phantom_case(gradings: pd.DataFrame, size: str = "small", seed: int = 0, seq
         paint(sl, disc, TISSUE_INDEX["annulus"], DISC_OFFSET + L["k"])
         paint(sl, nucleus, TISSUE_INDEX[f"nucleus{grade}"])
         if fl["Disc herniation"]:  # a focal protrusion from the back of the disc into the canal
+            hz = herniation
             lc = rng_p.uniform(-5, 5)*scale
-            r = rng_p.uniform(6.5, 8.5)*scale
-            hern = ((u[None]/(L["hd"]/2 + 2*scale))**2 + ((v[None] - depth/2 - r*0.35)/(r*1.2))**2
-                    + ((Ls[:, None, None] - lc)/r)**2 <= 1) & (v[None] > 0)
+            r = rng_p.uniform(*hz["radius"])*scale
+            hern = ((u[None]/(L["hd"]/2 + 2*scale))**2 + ((v[None] - depth/2 - r*hz["offset"])/(r*hz["reach"]))**2
+                    + ((Ls[:, None, None] - lc)/(r*hz["lateral"]))**2 <= 1) & (v[None] > 0)
             paint(sl, hern, TISSUE_INDEX["nucleus5"], DISC_OFFSET + L["k"])
         L["disc_sl"] = sl
         # endplate changes live in the neighbouring vertebrae
@@ -315,14 +321,14 @@ def _overview_t2():
     return ov[ov.new_file_name.str.endswith("_t2")].reset_index(drop=True)
 
 # %% ../nbs/01_phantom.ipynb #aeee875e
-def phantom_disc_demo(finding: str, level: int = 2, size: str = "small", seed: int = 3) -> tuple[dict, dict]:
-    "Two cases identical but for one finding on disc `level`: (healthy, with the finding)."
+def phantom_disc_demo(finding: str, level: int = 2, size: str = "small", seed: int = 3, **kw) -> tuple[dict, dict]:
+    "Two cases identical but for one finding on disc `level`: (healthy, with the finding); `kw` go to `phantom_case`."
     base = pd.DataFrame([dict(zip(GRADING_COLUMNS, [1, k, 0, 0, 0, 0, 0, 0, 0, 2])) for k in range(1, 8)])
     sick = base.copy()
     col, val = {"Modic I": ("Modic", 1), "Modic II": ("Modic", 2), "Modic III": ("Modic", 3),
                 "Pfirrmann 5": ("Pfirrman grade", 5)}.get(finding, (finding, 1))
     sick.loc[sick["IVD label"] == level, col] = val
-    return phantom_case(base, size, seed), phantom_case(sick, size, seed)
+    return phantom_case(base, size, seed, **kw), phantom_case(sick, size, seed, **kw)
 
 # %% ../nbs/01_phantom.ipynb #d62eaaeb
 def _write_mha(arr_dhw: np.ndarray, spacing, path, compress: bool):
@@ -348,11 +354,13 @@ def _one_case(job):
     return i, c["geometry"], len(c["levels"])
 
 # %% ../nbs/01_phantom.ipynb #63186f26
-def phantom_gradings(cases: int, seed: int = 42, quirks: bool = True) -> pd.DataFrame:
+def phantom_gradings(cases: int, seed: int = 42, quirks: bool = True, enrich: str = "") -> pd.DataFrame:
     """The gradings table `make_phantom(cases=cases, seed=seed, quirks=quirks)` writes (each case: one real patient's
-    rows)."""
+    rows). `enrich`, a grading column: draw only the patients with at least one disc graded with it (a rare finding
+    made common enough to learn: the demo's positive control)."""
     real = read_gradings(real_tables()/"radiological_gradings.csv")
-    pats = np.array(sorted(real.Patient.unique()))
+    if enrich: check_choice("enrich", enrich, GRADING_COLUMNS[2:])
+    pats = np.array(sorted((real[real[enrich] > 0] if enrich else real).Patient.unique()))
     rng = np.random.default_rng([seed, 10**6])
     pick = rng.choice(pats, cases, replace=cases > len(pats))
     out = []

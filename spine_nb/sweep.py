@@ -168,9 +168,11 @@ def check_finished(runs: list, runs_dir, data_dir: str, extra: dict | None = Non
         check_same_run(read_json(out/"metrics.json")["config"], cfg, out)
 
 def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", gpus=None, per_gpu: int = 1,
-              extra: dict | None = None, progress: bool = True, retries: int = 2, workers: int = 2) -> pd.DataFrame:
+              extra: dict | None = None, progress: bool = True, retries: int = 2, workers: int = 2, cost=None,
+              bar=None) -> pd.DataFrame:
     """Execute `runs` (from `grid`) with one executor; returns one row per run (status, seconds, error) and writes
-    `runs_dir/sweep.csv`."""
+    `runs_dir/sweep.csv`. `cost(run)`: its expected seconds, so the progress bar's time left weighs long runs more
+    (default: every run alike); `bar`: a tqdm bar to advance instead of a new one (the demo's, over all its steps)."""
     from tqdm.auto import tqdm
     runs_dir = Path(runs_dir).resolve()
     data_dir = str(Path(data_dir).resolve()) if data_dir else ""
@@ -181,7 +183,12 @@ def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", g
     todo = [r for r in runs if run_status(runs_dir/r["run_id"]) != "finished"]
     results = {r["run_id"]: dict(run_id=r["run_id"], status="finished", seconds=0.0, error=None, skipped=True)
                for r in runs if r not in todo}
-    bar = tqdm(total=len(runs), initial=len(results), desc="sweep", disable=not progress, unit="run")
+    weight = cost or (lambda run: 1)
+    own = bar is None
+    unit = "run" if cost is None else "s"
+    if own: bar = tqdm(total=sum(map(weight, runs)), desc="sweep", disable=not progress, unit=unit)
+    bar.update(sum(weight(r) for r in runs if r not in todo))
+    by_id = {r["run_id"]: r for r in runs}
     def show(n_running):
         s = pd.Series([v["status"] for v in results.values()]).value_counts()
         bar.set_postfix(done=int(s.get("finished", 0)), running=n_running, failed=int(s.get("failed", 0)),
@@ -191,7 +198,7 @@ def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", g
         for r in todo:
             show(1)
             results[r["run_id"]] = execute_run(r, runs_dir, data_dir, extra)
-            bar.update()
+            bar.update(weight(r))
             show(0)
     else:
         from distributed import as_completed
@@ -209,11 +216,11 @@ def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", g
                     res = dict(run_id=rid, status="failed", seconds=None, error=f"{type(e).__name__}: {e}",
                                skipped=False)
                 results[res["run_id"]] = res
-                bar.update()
+                bar.update(weight(by_id[res["run_id"]]))
                 show(pending)
         finally:
             for o in opened: o.close()
-    bar.close()
+    if own: bar.close()
     table = pd.DataFrame([dict({k: r.get(k) for k in ("run_id", "strategy", "arch", "loss", "pathology")},
                                **{k: v for k, v in results[r["run_id"]].items() if k != "run_id"})
                           for r in runs])
