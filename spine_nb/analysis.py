@@ -270,7 +270,9 @@ def figure4(results: pd.DataFrame, path=None):
     order = sorted(r.config.unique())
     hue = [s for s in STRATEGY_ORDER if s in set(r.strategy)]
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.2*len(order)*2), 4.2), sharey=True)
+    if len(order) > 8:     # a whole grid: the two panels one above the other, so the figure stays readable
+        fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.85*len(order)), 8), sharey=True)
+    else: fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.2*len(order)*2), 4.2), sharey=True)
     for ax, (metric, title) in zip(axes, (("macro_dsc", "macro DSC"), ("example_dsc", "example-based DSC"))):
         d = r[r.metric == metric]
         sns.barplot(d, x="config", y="value", hue="strategy", order=order, hue_order=hue, errorbar=None, ax=ax,

@@ -264,22 +264,21 @@ def run_demo(out=None, figures=None, cases: int | None = None, workers: int = 1,
           f"{out/'runs'}; about {total/60:.0f} min on 2 CPU cores", flush=True)
     bar = tqdm(total=round(total), desc="demo", unit="s", disable=not progress,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, about {remaining} left {postfix}")
-    data = _demo_phantom(out, cases)
-    bar.update(DEMO_SECONDS["phantom"])
-    table = run_sweep(runs, out/"runs", data, executor="local" if workers > 1 else "sequential", workers=workers,
-                      cost=cost, bar=bar)
-    failed = table[table.status != "finished"]
-    if len(failed):
-        bar.close()
-        errors = "; ".join(f"{r.run_id}: {r.error}" for r in failed.itertuples())
-        raise SpineError(f"demo: {len(failed)} run(s) did not finish: {errors}")
-    bar.set_postfix_str("analysis")
-    params = dict(runs_dir=str((out/"runs").resolve()), figures_dir=str(figures.resolve()),
-                  learn_epochs=demo_learn_epochs(full))
-    pm.execute_notebook(str(template_path("analysis")), str(out/"analysis.ipynb"), parameters=params,
-                        kernel_name="python3", cwd=str(out), progress_bar=False)
-    bar.update(DEMO_SECONDS["analysis"])
-    bar.close()
+    with bar:
+        data = _demo_phantom(out, cases)
+        bar.update(DEMO_SECONDS["phantom"])
+        table = run_sweep(runs, out/"runs", data, executor="local" if workers > 1 else "sequential", workers=workers,
+                          cost=cost, bar=bar)
+        failed = table[table.status != "finished"]
+        if len(failed):
+            errors = "; ".join(f"{r.run_id}: {r.error}" for r in failed.itertuples())
+            raise SpineError(f"demo: {len(failed)} run(s) did not finish: {errors}")
+        bar.set_postfix_str("analysis")
+        params = dict(runs_dir=str((out/"runs").resolve()), figures_dir=str(figures.resolve()),
+                      learn_epochs=demo_learn_epochs(full))
+        pm.execute_notebook(str(template_path("analysis")), str(out/"analysis.ipynb"), parameters=params,
+                            kernel_name="python3", cwd=str(out), progress_bar=False)
+        bar.update(DEMO_SECONDS["analysis"])
     wrote = f"{figures/'figure4.png'}, pathology_dsc.png, cost.png, learning_curves.png"
     if full:
         atomic_write_text(figures/"phantom_study.csv", (out/"runs"/"study.csv").read_text())   # `study_table`

@@ -186,3 +186,11 @@ def test_smaller_ones(tiny_phantom, tmp_path):
         assert (tmp_path/"shared.pt").stat().st_mode & 0o777 == 0o644
     finally: os.umask(old)
     assert load_checkpoint(tmp_path/"shared.pt")["w"] == 1
+
+
+def test_demo_keeps_its_own_phantom(tmp_path):
+    "A demo folder whose phantom another demo version made is refused, not reused (its runs would not match)."
+    (tmp_path/"demo"/"phantom").mkdir(parents=True)
+    code, err = cli("demo", "--out", tmp_path/"demo")
+    assert code == 2 and "made by another demo" in err and "remove" in err
+    assert not (tmp_path/"demo"/"runs").exists()
