@@ -207,11 +207,12 @@ DEMO_LEARN = dict(pathology_set="disc3", epochs=50, lr=1e-2, batch_size=2, roi=[
 DEMO_SHORT = dict(DEMO_LEARN, epochs=10, val_every=2)
 DEMO_ONCE = dict(pathology_set="disc3", epochs=1, lr=3e-3, batch_size=2, val_every=1)
 DEMO_ROI = dict(vnet=[16, 64, 64], unetr=[16, 64, 64], resnet50_unet=[32, 64, 64], swin_unetr=[32, 64, 64])
-# seconds on 2 CPU cores, 20 demo cases (13 train, 3 val), from a demo's sweep.csv and metrics.json (2026-12-01):
-# a run's start (kernel, data, model, test split, checkpoints) and one epoch; multi-class epochs cost 1.7x (U-Net)
-DEMO_SECONDS = dict(phantom=6, analysis=15, multiclass=1.7,
+# seconds on 2 CPU cores, 20 demo cases (13 train, 3 val), from the quick and full demos' status.json (2026-12-01):
+# a run's start (kernel, data, model, test split) and one epoch (checkpoints included); multi-class U-Net epochs
+# cost 1.7x (the other architectures: about the same as multi-label)
+DEMO_SECONDS = dict(phantom=6, analysis=30, multiclass=dict(unet3d=1.7),
                     start=dict(unet3d=11, vnet=18, unetr=18, resnet50_unet=18, swin_unetr=18),
-                    epoch=dict(unet3d=0.95, vnet=11.6, unetr=7, resnet50_unet=10.2, swin_unetr=24))
+                    epoch=dict(unet3d=0.95, vnet=12, unetr=10.3, resnet50_unet=10.8, swin_unetr=25))
 
 def demo_grid(learn: dict = DEMO_LEARN, short: dict = DEMO_SHORT, once: dict = DEMO_ONCE) -> list[dict]:
     """The quick demo's runs: the three strategies with the U-Net and Dice + focal, trained to learn; the other two
@@ -230,7 +231,7 @@ def demo_learn_epochs(full: bool = False) -> dict:
 def demo_seconds(run: dict, cases: int = DEMO_PHANTOM["cases"]) -> float:
     "A demo run's expected seconds on 2 CPU cores (`DEMO_SECONDS`): the weight of the progress bar's time left."
     per_epoch = DEMO_SECONDS["epoch"][run["arch"]]*cases/DEMO_PHANTOM["cases"]
-    if run["strategy"] == "multiclass": per_epoch *= DEMO_SECONDS["multiclass"]
+    if run["strategy"] == "multiclass": per_epoch *= DEMO_SECONDS["multiclass"].get(run["arch"], 1.0)
     return DEMO_SECONDS["start"][run["arch"]] + run["epochs"]*per_epoch
 
 def _demo_phantom(out: Path, cases: int) -> Path:
@@ -289,7 +290,7 @@ def run_demo(out=None, figures=None, cases: int | None = None, workers: int = 1,
     return summary
 
 # the positive control, per architecture: the U-Net at what it needs to learn (DEMO_LEARN); the other four at what
-# about 90 minutes of 2 CPU cores leave (DEMO_SECONDS: 15 runs each, about 17 min per architecture)
+# about 90 minutes of 2 CPU cores leave (15 runs each, 15-23 min per architecture: 85 min 51 s measured in all)
 DEMO_FULL = dict(unet3d=dict(epochs=DEMO_LEARN["epochs"], roi=DEMO_LEARN["roi"], lr=DEMO_LEARN["lr"]),
                  vnet=dict(epochs=4, roi=DEMO_ROI["vnet"], lr=1e-3),
                  unetr=dict(epochs=7, roi=DEMO_ROI["unetr"], lr=1e-3),
