@@ -17,9 +17,9 @@ from .spider import read_spider
 from .phantom import make_phantom
 from .labels import STRATEGIES, channels
 from .data import (FAST_ARCH, ResidentData, RunData, TargetEncoder, ValidationSet, case_items, load_cases,
-                           prep_transforms, train_dataset, train_transforms)
+                           prep_transforms, train_dataset, train_transforms, use_amp)
 from .models import ARCHS, build_loss, build_model, check_roi, parse_roi
-from .fast import FusedModels, run_separately
+from .train import FusedModels, run_separately
 from .metrics import per_class_dsc
 from .train import PRESETS, SW_OVERLAP, RunConfig, validate
 from .infer import predict_volume, truth_of
@@ -27,8 +27,8 @@ from .infer import predict_volume, truth_of
 # %% auto #0
 __all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'CPU_LABEL', 'peak_flops',
            'device_slug', 'naive_loop', 'cached_loop', 'switched', 'fast_loop', 'step_flops', 'bench_training',
-           'bench_inference', 'bench_run_parts', 'startup_seconds', 'bench_concurrency', 'project_grid', 'bench_table',
-           'run_bench', 'add_command']
+           'bench_inference', 'bench_run_parts', 'startup_seconds', 'bench_fused_training', 'bench_concurrency',
+           'project_grid', 'bench_table', 'run_bench', 'add_command']
 
 # %% ../nbs/13_bench.ipynb #341d9f89
 GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=12, rounds=2, warmup=4, cases=40,
@@ -359,6 +359,54 @@ def startup_seconds() -> float:
     subprocess.run([sys.executable, "-c", "import torch, monai, spine_nb.train"], check=True, capture_output=True)
     return time.perf_counter() - t0
 
+# %% ../nbs/13_bench.ipynb #38ec5c8c
+def bench_fused_training(arch: str, cases: list, enc: TargetEncoder, s: dict, device) -> dict:
+    """Milliseconds per training step of all n binary models: one after another (as `fit`: bf16 on CUDA) and fused
+    (`FusedModels`, fp32, as `fit_fused`), and their ratio."""
+    cuda = device.type == "cuda"
+    n, amp = len(enc.names), use_amp("auto", device)
+    rd = ResidentData(cases, enc, s["roi"], "center", device, torch.float32)
+    loss_fn = build_loss("dice", "binary")
+    nets = [_model(arch, 1, s["roi"], device).train() for _ in range(n)]
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-4, fused=cuda) for m in nets]
+    fused = FusedModels([_model(arch, 1, s["roi"], device) for _ in range(n)], trainable=True).train()
+    fused_opt = torch.optim.Adam(list(fused.params.values()), lr=1e-4, fused=cuda)
+    def batches():
+        for epoch in range(1, 10**6):
+            for x, y in rd.batches(s["batch_size"], epoch):
+                if len(x) == s["batch_size"]: yield x, y.float()
+    gen = batches()
+    def one_by_one():
+        t0 = time.perf_counter()
+        x, y = next(gen)
+        for k, (net, opt) in enumerate(zip(nets, opts)):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp): logits = net(x)
+            loss = loss_fn(logits.float(), y[:, k:k + 1])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        _sync(device)
+        return 0.0, time.perf_counter() - t0
+    def as_one():
+        t0 = time.perf_counter()
+        x, y = next(gen)
+        logits = fused(x)
+        loss = sum(loss_fn(logits[k], y[:, k:k + 1]) for k in range(n))
+        fused_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        fused_opt.step()
+        _sync(device)
+        return 0.0, time.perf_counter() - t0
+    out = dict(n=n)
+    for name, step in (("sequential", one_by_one), ("fused", as_one)):
+        _window(step, s["warmup"])
+        w = _window(step, s["steps"]*s["rounds"])
+        out[f"{name}_step_ms"] = 1000*w["seconds"]/w["steps"]
+    out["sequential_over_fused"] = out["sequential_step_ms"]/out["fused_step_ms"]
+    del nets, opts, fused, fused_opt
+    _free(device)
+    return out
+
 # %% ../nbs/13_bench.ipynb #606ee856
 def _k_worker(rank, arch, data_dir, s, device, barrier, results):
     try: _k_train(rank, arch, data_dir, s, device, barrier, results)
@@ -541,6 +589,14 @@ def bench_table(r: dict) -> str:
     if errors or any(_cell(v, "") == "-" for t in r["inference"].values() for k, v in t.items() if k != "errors"):
         lines += ["", "`-`: that way failed and was not measured" + (":" if errors else " (out of device memory).")]
         lines += [f"- {a}, {w}: {e}" for (a, w), e in errors.items()]
+    if r.get("fused_training"):
+        lines += ["", f"Binary training, one step of all n models on the same batch: one after another (as `fit`, "
+                  "bf16 on CUDA) or fused (`fit_fused`, fp32); above 1x, fusing is faster:", "",
+                  "| architecture | n | one by one ms / step | fused ms / step | sequential / fused |",
+                  "|---|---|---|---|---|"]
+        for a, f in r["fused_training"].items():
+            lines.append(f"| {a} | {f['n']} | {f['sequential_step_ms']:.1f} | {f['fused_step_ms']:.1f} | "
+                         f"{f['sequential_over_fused']:.2f}x |")
     if r.get("concurrency"):
         ks = list(next(iter(r["concurrency"].values())))
         lines += ["",
@@ -605,7 +661,8 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
                  torch=torch.__version__, monai=monai.__version__, cuda=torch.version.cuda,
                  label=None if dev.type == "cuda" else CPU_LABEL,
                  settings=settings_json, n_pathologies=n, peak_bf16_flops=peak_flops(dev), fast_arch=FAST_ARCH,
-                 training={}, inference={}, run_parts={}, concurrency={}, startup_seconds=None, projection=None,
+                 training={}, inference={}, fused_training={}, run_parts={}, concurrency={}, startup_seconds=None,
+                 projection=None,
                  complete=False)
         stem = base = f"{slug}-{r['date']}"
         for i in range(2, 10_000):                  # an earlier run of the same device and day is kept
@@ -627,6 +684,11 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
             save()
         if a not in r["inference"]:
             r["inference"][a] = bench_inference(a, n, s, dev)
+            save()
+        if a not in r.setdefault("fused_training", {}):
+            f = r["fused_training"][a] = bench_fused_training(a, cases, enc, s, dev)
+            log(f"{a:14s} binary training, {f['n']} models: one by one {f['sequential_step_ms']:.0f} ms / step, fused "
+                f"{f['fused_step_ms']:.0f} ms / step: sequential / fused x{f['sequential_over_fused']:.2f}")
             save()
         if a not in r["run_parts"]:
             r["run_parts"][a] = bench_run_parts(a, cases, enc, s, dev)

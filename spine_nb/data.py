@@ -5,7 +5,7 @@
 # %% ../nbs/06_data.ipynb #430a17dd
 from __future__ import annotations
 
-import hashlib, json, os, random, warnings
+import copy, dataclasses, hashlib, json, os, random, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +27,11 @@ from .labels import Codebook, channels, disc_table, get_strategy
 from .models import ARCHS
 
 # %% auto #0
-__all__ = ['PREP', 'CROPS', 'FASTS', 'FAST_ARCH', 'PHANTOM_CASES', 'SPLITS', 'LoadCased', 'prep_transforms', 'default_cache_dir',
-           'unwrap_spine_errors', 'case_items', 'cached_case', 'load_cases', 'scale_image', 'TargetEncoder',
-           'EncodeTargetd', 'train_transforms', 'train_dataset', 'use_fast', 'use_amp', 'resolve_device', 'epoch_order',
-           'seed_epoch', 'rng_state', 'set_rng_state', 'ResidentData', 'RunData', 'smoke_data_dir', 'read_run_spider',
-           'prepare_data', 'ValidationSet']
+__all__ = ['PREP', 'CROPS', 'FASTS', 'FAST_ARCH', 'FUSED_BINARY', 'PHANTOM_CASES', 'SPLITS', 'LoadCased', 'prep_transforms',
+           'default_cache_dir', 'unwrap_spine_errors', 'case_items', 'cached_case', 'load_cases', 'scale_image',
+           'TargetEncoder', 'EncodeTargetd', 'StackedTargets', 'train_transforms', 'train_dataset', 'fusing_pays',
+           'use_fast', 'use_amp', 'resolve_device', 'epoch_order', 'seed_epoch', 'rng_state', 'set_rng_state',
+           'ResidentData', 'RunData', 'smoke_data_dir', 'read_run_spider', 'prepare_data', 'ValidationSet']
 
 # %% ../nbs/06_data.ipynb #3ef4fbf1
 PREP = dict(version=1, lower=0.5, upper=99.5)   # everything that changes the cached arrays; part of the cache key
@@ -150,6 +150,17 @@ class EncodeTargetd(MapTransform):
         d["target"] = torch.as_tensor(d["lut"])[lab].permute(3, 0, 1, 2).contiguous()
         return d
 
+# %% ../nbs/06_data.ipynb #ce5a2837
+class StackedTargets:
+    "Several runs' target encoders side by side: `lut(patient)` is their tables joined as channels, in their order."
+    def __init__(self, encoders: list):
+        if not encoders: raise ConfigError("StackedTargets needs at least one encoder")
+        self.encoders = list(encoders)
+
+    def lut(self, patient) -> torch.Tensor:
+        "`(N_LABELS, sum of C)`: each encoder's `lut`, one after another."
+        return torch.cat([e.lut(patient) for e in self.encoders], 1)
+
 # %% ../nbs/06_data.ipynb #6a0b10d3
 CROPS = ("center", "random")
 
@@ -189,6 +200,21 @@ FASTS = ("auto", "on", "off")
 # others; compile is off everywhere (see `12_fast`); k runs per GPU not measured on a GPU yet, so 1.
 FAST_ARCH = {a: dict(channels_last=a in ("vnet", "resnet50_unet"), compile=False, compile_mode="default", per_gpu=1)
              for a in ARCHS}
+# the n binary models fused (`07_train`: `FusedModels`, `fit_fused`) or one after another: sequential / fused time,
+# measured by `spine_nb bench`; None where not measured. Training: one step of all n = 3 models at 32x64x64, batch 1,
+# on 2 CPU cores (2026-12-01); on a GPU not measured yet. Inference: sliding windows over a volume, H100
+# (bench/results/nvidia-h100-80gb-hbm3-2026-11-24.md; V-Net's fused windows ran out of memory).
+FUSED_BINARY = dict(
+    unet3d=dict(train_cpu=1.79, train_cuda=None, infer_cuda=1.22),
+    vnet=dict(train_cpu=0.64, train_cuda=None, infer_cuda=None),
+    resnet50_unet=dict(train_cpu=0.88, train_cuda=None, infer_cuda=0.89),
+    unetr=dict(train_cpu=1.08, train_cuda=None, infer_cuda=None),
+    swin_unetr=dict(train_cpu=0.74, train_cuda=None, infer_cuda=None))
+
+def fusing_pays(arch: str, device, stage: str = "train") -> bool:
+    "Whether `FUSED_BINARY` measured fused faster than sequential for `arch` on this kind of device (unmeasured: no)."
+    ratio = FUSED_BINARY[arch].get(f"{stage}_{torch.device(device).type}")
+    return ratio is not None and ratio > 1
 
 def use_fast(fast, device: torch.device) -> bool:
     "Whether a run on `device` takes the fast path: `auto` = on CUDA only."
@@ -330,6 +356,13 @@ class RunData:
     train: list = field(default_factory=list)
     val: list = field(default_factory=list)
     test: list = field(default_factory=list)
+
+    def for_pathology(self, pathology: str) -> RunData:
+        "The same data for the binary run of `pathology`: its channel and its encoder; the cases are shared."
+        encoder = copy.copy(self.encoder)
+        names = encoder.strategy.run_channels(self.all_names, pathology)
+        encoder.k = self.all_names.index(names[0])
+        return dataclasses.replace(self, names=names, encoder=encoder)
 
 def smoke_data_dir(out_dir) -> Path:
     "The smoke run's data: a tiny phantom inside the run folder, made the first time it is asked for."

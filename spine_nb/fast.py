@@ -5,40 +5,10 @@
 # %% ../nbs/12_fast.ipynb #dc2eb340
 from __future__ import annotations
 
-import copy
-
 import torch
 
-from .core import ConfigError
-
 # %% auto #0
-__all__ = ['FusedModels', 'run_separately']
+__all__ = []
 
 # %% ../nbs/12_fast.ipynb #41aa9166
-class FusedModels(torch.nn.Module):
-    "n models of one architecture evaluated as one `vmap`-ed call: `(B, 1, ...)` -> `(n, B, C, ...)`."
-    def __init__(self, models: list):
-        super().__init__()
-        from torch.func import stack_module_state
-        if not models: raise ConfigError("FusedModels needs at least one model")
-        kinds = {type(m).__name__ for m in models}
-        if len(kinds) > 1: raise ConfigError(f"FusedModels needs models of one architecture; got {sorted(kinds)}")
-        self.n = len(models)
-        params, buffers = stack_module_state([m.eval() for m in models])
-        self.params = {k: v.detach() for k, v in params.items()}
-        self.buffers = buffers
-        self.base = copy.deepcopy(models[0]).to("meta")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from torch.func import functional_call
-        f = lambda p, b, x: functional_call(self.base, (p, b), (x,))
-        return torch.vmap(f, in_dims=(0, 0, None))(self.params, self.buffers, x)
-
-    def as_channels(self, x: torch.Tensor) -> torch.Tensor:
-        """`(B, 1, ...)` -> `(B, n*C, ...)`: the n outputs side by side as channels (a predictor for
-        `sliding_window_inference`)."""
-        return self(x).movedim(0, 1).flatten(1, 2)
-
-def run_separately(models: list, x: torch.Tensor) -> torch.Tensor:
-    "The n models one after another: the reference for `FusedModels`."
-    return torch.stack([m.eval()(x) for m in models])
+from .train import FusedModels, run_separately   # n models as one call live with training (`07_train`)

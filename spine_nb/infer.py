@@ -27,8 +27,8 @@ from .metrics import (box_mask, class_means, diagnosis_metrics, disc_calls, macr
                               per_class_dsc, score_volume)
 from .models import build_model, count_parameters
 from .data import RunData, prepare_data, scale_image, smoke_data_dir, use_amp, use_fast
-from .train import (RUN_KEYS, SW_OVERLAP, RunConfig, fit, new_model, resolve_device, resume_state, selection,
-                            slim_last_checkpoint)
+from .train import (RUN_KEYS, SW_OVERLAP, RunConfig, fit, fit_fused, fused_members, new_model, resolve_device,
+                            resume_state, selection, slim_last_checkpoint)
 
 # %% auto #0
 __all__ = ['GROUP_KEYS', 'MAX_LEVELS', 'PALETTE', 'SPACING_FACTOR', 'predict_volume', 'truth_of', 'write_nifti', 'read_nifti',
@@ -218,7 +218,8 @@ def run_pipeline(progress: bool = False, **params) -> dict | None:
     data = prepare_data(cfg)
     keep_or_check(out/"split.csv", data.spider.series[["name", "patient", "split"]].to_csv(index=False))
     if data.codebook: keep_or_check(out/"codebook.json", data.codebook.to_json())
-    history = fit(cfg, data, out, progress=progress)
+    if cfg.fuse_with: history = fit_fused(fused_members(cfg, data, out), progress)[0]   # the group trains too
+    else: history = fit(cfg, data, out, progress=progress)
     return evaluate_test_split(cfg, data, out, history, progress=progress) if len(history) == cfg.epochs else None
 
 # %% ../nbs/07b_infer.ipynb #b200d042

@@ -5,7 +5,7 @@
 # %% ../nbs/08_sweep.ipynb #458614db
 from __future__ import annotations
 
-import hashlib, json, os, re, time, traceback
+import contextlib, hashlib, json, os, re, time, traceback
 from pathlib import Path
 
 import pandas as pd
@@ -20,8 +20,8 @@ from .models import ARCHS, LOSSES, build_model, count_parameters
 from .train import PRESETS, RUN_KEYS, RunConfig, check_parameter_names, check_same_run
 
 # %% auto #0
-__all__ = ['ID_KEYS', 'ADDED_KEYS', 'run_id', 'grid', 'run_status', 'execute_run', 'PinGPU', 'check_finished', 'run_sweep',
-           'grid_table', 'checkpoint_bytes', 'grid_disk']
+__all__ = ['ID_KEYS', 'ADDED_KEYS', 'run_id', 'grid', 'run_status', 'execute_run', 'sweep_tasks', 'execute_task', 'PinGPU',
+           'check_finished', 'run_sweep', 'grid_table', 'checkpoint_bytes', 'grid_disk']
 
 # %% ../nbs/08_sweep.ipynb #f14e1dde
 ID_KEYS = tuple(k for k in RUN_KEYS if k != "data_dir")   # a run's result; the data folder may move
@@ -119,6 +119,46 @@ def _execute_held(run: dict, out: Path, data_dir, extra, template, kernel) -> di
     if started or written: res["error"] = "; ".join(x for x in (error, started, written) if x)
     return res
 
+# %% ../nbs/08_sweep.ipynb #be2fbaaf
+def sweep_tasks(runs: list) -> list[list[dict]]:
+    """The sweep's units of work, in grid order: one run each, except binary runs with `fuse_binary` true, one task per
+    group (the pathologies of one architecture x loss x settings)."""
+    tasks, groups = [], {}
+    for r in runs:
+        cfg = RunConfig(**{k: v for k, v in r.items() if k in RunConfig.__dataclass_fields__ and k != "data_dir"})
+        if not (cfg.fuse_binary and cfg.label_strategy.per_pathology):   # fuse_binary auto: resolved by RunConfig
+            tasks.append([r])
+            continue
+        key = json.dumps({k: v for k, v in r.items() if k not in ("pathology", "run_id")}, sort_keys=True, default=str)
+        if key not in groups:
+            groups[key] = []
+            tasks.append(groups[key])
+        groups[key].append(r)
+    return tasks
+
+def execute_task(task: list, runs_dir, data_dir: str = "", extra: dict | None = None, template=None,
+                 kernel: str = "python3") -> list[dict]:
+    """Execute one task of `sweep_tasks`: one run (`execute_run`), or a fused binary group (the first run trains them
+    all); one result per run, in the task's order."""
+    if len(task) == 1: return [execute_run(task[0], runs_dir, data_dir, extra, template, kernel)]
+    folder = lambda r: Path(runs_dir)/r["run_id"]
+    done = lambda r, status: dict(run_id=r["run_id"], status=status, seconds=0.0, error=None, skipped=True)
+    results = {}
+    with contextlib.ExitStack() as locks:
+        held = []
+        for r in task:
+            try:
+                locks.enter_context(run_lock(folder(r)))
+                held.append(r)
+            except RunLocked: results[r["run_id"]] = done(r, "running elsewhere")
+        todo = [r for r in held if run_status(folder(r)) != "finished"]
+        results.update({r["run_id"]: done(r, "finished") for r in held if r not in todo})
+        group = json.dumps({r["pathology"]: str(folder(r).resolve()) for r in todo[1:]})
+        for i, r in enumerate(todo):
+            params = dict(extra or {}, fuse_with=group) if i == 0 else extra
+            results[r["run_id"]] = _execute_held(r, folder(r), data_dir, params, template, kernel)
+    return [results[r["run_id"]] for r in task]
+
 # %% ../nbs/08_sweep.ipynb #e9caba9c
 class PinGPU(WorkerPlugin):
     "Dask worker plugin: worker number i sees only `gpus[i % len(gpus)]`, for itself and the kernels it starts."
@@ -188,35 +228,37 @@ def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", g
     unit = "run" if cost is None else "s"
     if own: bar = tqdm(total=sum(map(weight, runs)), desc="sweep", disable=not progress, unit=unit)
     bar.update(sum(weight(r) for r in runs if r not in todo))
-    by_id = {r["run_id"]: r for r in runs}
     def show(n_running):
         s = pd.Series([v["status"] for v in results.values()]).value_counts()
         bar.set_postfix(done=int(s.get("finished", 0)), running=n_running, failed=int(s.get("failed", 0)),
                         elsewhere=int(s.get("running elsewhere", 0)))
     show(0)
+    tasks = sweep_tasks(todo)
+    def record(task, res):
+        results.update({x["run_id"]: x for x in res})
+        bar.update(sum(weight(r) for r in task))
     if executor == "sequential":
-        for r in todo:
-            show(1)
-            results[r["run_id"]] = execute_run(r, runs_dir, data_dir, extra)
-            bar.update(weight(r))
+        for task in tasks:
+            show(len(task))
+            record(task, execute_task(task, runs_dir, data_dir, extra))
             show(0)
     else:
         from distributed import as_completed
         client, opened = _client(executor, gpus, per_gpu, workers)
         try:
-            futs = client.map(execute_run, todo, runs_dir=str(runs_dir.resolve()), data_dir=str(data_dir), extra=extra,
-                              key=[f"spine_nb-{r['run_id']}" for r in todo], pure=False, retries=retries)
+            keys = {f"spine_nb-{t[0]['run_id']}": t for t in tasks}
+            futs = client.map(execute_task, tasks, runs_dir=str(runs_dir.resolve()), data_dir=str(data_dir),
+                              extra=extra, key=list(keys), pure=False, retries=retries)
             pending = len(futs)
             show(pending)
             for f in as_completed(futs):
                 pending -= 1
+                task = keys[f.key]
                 try: res = f.result()
                 except Exception as e:      # the task itself died (e.g. its workers kept dying): record, go on
-                    rid = f.key.removeprefix("spine_nb-")
-                    res = dict(run_id=rid, status="failed", seconds=None, error=f"{type(e).__name__}: {e}",
-                               skipped=False)
-                results[res["run_id"]] = res
-                bar.update(weight(by_id[res["run_id"]]))
+                    res = [dict(run_id=r["run_id"], status="failed", seconds=None, error=f"{type(e).__name__}: {e}",
+                                skipped=False) for r in task]
+                record(task, res)
                 show(pending)
         finally:
             for o in opened: o.close()

@@ -5,7 +5,7 @@
 # %% ../nbs/07_train.ipynb #17cc6d9b
 from __future__ import annotations
 
-import ast, dataclasses, difflib, json, math, time
+import ast, copy, dataclasses, difflib, json, math, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +22,16 @@ from .core import (ConfigError, SpineError, as_flag, atomic_write_text, check_ch
 from .spider import SPLIT_METHODS
 from .labels import Codebook, Strategy, channels, get_strategy
 from .metrics import batch_scores, macro_of
-from .data import (CROPS, FAST_ARCH, ResidentData, RunData, ValidationSet, resolve_device, rng_state, seed_epoch,
-                           set_rng_state, train_dataset, unwrap_spine_errors, use_amp, use_fast)
+from .data import (CROPS, FAST_ARCH, ResidentData, RunData, StackedTargets, ValidationSet, fusing_pays,
+                           resolve_device, rng_state, seed_epoch, set_rng_state, train_dataset, unwrap_spine_errors,
+                           use_amp, use_fast)
 from .models import LOSSES, build_loss, build_model, check_roi
 
 # %% auto #0
 __all__ = ['PRESETS', 'INFERENCES', 'SW_OVERLAP', 'RUN_KEYS', 'RESULT_KEYS', 'PRECISIONS', 'RunConfig', 'check_parameter_names',
            'injected_parameters', 'preset', 'validate', 'selection', 'best_epoch', 'check_same_run',
-           'slim_last_checkpoint', 'resume_state', 'new_model', 'fit']
+           'slim_last_checkpoint', 'resume_state', 'new_model', 'fit', 'FusedModels', 'run_separately',
+           'optimizer_slice', 'stack_optimizers', 'fused_members', 'fit_fused']
 
 # %% ../nbs/07_train.ipynb #9b87d10e
 PRESETS = {
@@ -77,6 +79,8 @@ class RunConfig:
     precision: str = ""             # resolved when made: bf16 or fp32 (what amp gives on this device); part of identity
     anatomy: bool = False           # multi-label: extra output channels for discs, vertebrae, canal (03_labels)
     data_fingerprint: str = ""      # `spider.data_fingerprint(data_dir)`, set where the data is read; part of identity
+    fuse_binary: bool | str = False # binary: the n runs of one arch x loss train as one (`fit_fused`), in fp32
+    fuse_with: str = ""             # binary, fused: the group's other runs, JSON {pathology: run folder} (the sweep's)
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)
@@ -97,6 +101,16 @@ class RunConfig:
         put("lr", lr)
         put("amp", as_flag(self.amp, "amp"))
         put("fast", as_flag(self.fast, "fast"))
+        put("fuse_binary", as_flag(self.fuse_binary, "fuse_binary"))      # auto: where `FUSED_BINARY` measured a gain
+        if self.fuse_binary == "auto":
+            pays = fusing_pays(self.arch, resolve_device(self.device))
+            put("fuse_binary", self.label_strategy.per_pathology and pays)
+        if self.fuse_binary and self.label_strategy.per_pathology:     # vmap and autocast do not compose
+            if self.amp is True: raise ConfigError("fuse_binary=true trains in fp32 (torch.vmap does not compose with "
+                                                   "autocast); expected amp=false or auto")
+            put("amp", False)
+        put("fuse_with", str(self.fuse_with or ""))
+        self.fused_with()
         if not self.precision: put("precision", "bf16" if use_amp(self.amp, resolve_device(self.device)) else "fp32")
         check_choice("precision", self.precision, PRECISIONS)
         resolve_device(self.device)
@@ -115,6 +129,20 @@ class RunConfig:
         return {k: v for k, v in self.asdict().items() if k in RESULT_KEYS}
 
     def replace(self, **changes) -> RunConfig: return dataclasses.replace(self, **changes)
+
+    def fused_with(self) -> dict:
+        "`fuse_with` read and checked: `{pathology: run folder}` of the runs this binary run trains with."
+        if not self.fuse_with: return {}
+        try: group = json.loads(self.fuse_with)
+        except ValueError: group = None
+        if not isinstance(group, dict) or not all(isinstance(v, str) and v for v in group.values()):
+            raise ConfigError(f"fuse_with={self.fuse_with!r}: expected a JSON object {{pathology: run folder}}")
+        if not (self.fuse_binary and self.label_strategy.per_pathology):
+            raise ConfigError("fuse_with is set but this is not a binary run with fuse_binary=true")
+        names = channels(self.pathology_set)
+        bad = [p for p in group if p not in names or p == self.pathology]
+        if bad: raise ConfigError(f"fuse_with: {bad} are not other pathologies of {self.pathology_set} ({names})")
+        return group
 
     def out_channels(self, codebook: Codebook | None = None) -> int:
         "The model's output channels (a multi-class run needs its codebook)."
@@ -158,18 +186,20 @@ def validate(model, cases: list, data: RunData, cfg: RunConfig, device, vset: Va
     strategy, rows, losses = cfg.label_strategy, [], []
     loss_fn = loss_fn if loss_fn is not None else build_loss(cfg.loss, strategy)
     per_pass = cfg.batch_size if device.type == "cuda" else 1    # on a CPU, 8 volumes at once are slower than 1
+    x_dtype = None if use_amp(cfg.amp, device) else next(model.parameters()).dtype   # float64 in the equality tests
     model.eval()
     with torch.no_grad():
         for image, truth, region, target, box in vset.batches(per_pass):
+            image = image.to(dtype=x_dtype)
             with ctx:
                 if vset.sliding:
                     logits = sliding_window_inference(image, cfg.roi, sw_batch_size=cfg.batch_size, predictor=model,
                                                       overlap=SW_OVERLAP, mode="gaussian")
                 else: logits = model(image)
             target = target.long() if strategy.needs_codebook else target.float()
-            losses.append(loss_fn(logits.float(), target)*len(image))
+            losses.append(loss_fn(_full(logits), target)*len(image))
             inside = (slice(None), slice(None), *box)                   # score the evaluated region only
-            pred = strategy.decode(strategy.activate(logits[inside].float()), data.codebook) & region[inside]
+            pred = strategy.decode(strategy.activate(_full(logits[inside])), data.codebook) & region[inside]
             rows.append(batch_scores(pred, truth[inside])[0])
     if not rows: return float("nan"), float("nan")
     classes = torch.nonzero(vset.positive).flatten().tolist()
@@ -225,7 +255,7 @@ def new_model(cfg: RunConfig, data: RunData, device):
     net = build_model(cfg.arch, cfg.out_channels(data.codebook), cfg.roi).to(device)
     return net, build_loss(cfg.loss, cfg.label_strategy)
 
-def _epoch_batches(cfg: RunConfig, data: RunData, resident, dataset, seed: int, pin: bool):
+def _epoch_batches(cfg: RunConfig, resident, dataset, seed: int, pin: bool):
     "One epoch's `(image, target)` batches: formed on the device (fast path) or from the MONAI data loader."
     if resident is not None: return resident.batches(cfg.batch_size, seed)
     dataset.transform.set_random_state(seed=seed)
@@ -233,12 +263,81 @@ def _epoch_batches(cfg: RunConfig, data: RunData, resident, dataset, seed: int, 
                         generator=torch.Generator().manual_seed(seed), drop_last=False, pin_memory=pin)
     return ((b["image"], b["target"]) for b in loader)
 
+def _full(t: torch.Tensor) -> torch.Tensor:
+    "Logits for the loss and the scores: float32 (from bf16 autocast), float64 kept (the equality tests run in it)."
+    return t if t.dtype == torch.float64 else t.float()
+
+def _train_data(cfg: RunConfig, cases: list, encoder, device, fast: bool, dtype):
+    "`(resident, dataset)`: the training set on the device when the fast path is on and it fits, else a MONAI dataset."
+    n_target = encoder.lut(0).shape[1]
+    if fast and ResidentData.fits(cases, cfg.roi, n_target, device, dtype):
+        return ResidentData(cases, encoder, cfg.roi, cfg.crop, device, dtype), None
+    return None, train_dataset(cases, encoder, cfg.roi, cfg.crop)
+
+class _RunBook:
+    "What `fit` keeps of one run between epochs: history, seconds, checkpoints, `history.csv`, in the run's folder."
+    def __init__(self, cfg: RunConfig, data: RunData, out_dir, device):
+        self.cfg, self.data, self.out, self.device = cfg, data, Path(out_dir), device
+        self.ck = self.out/"checkpoints"
+        self.start, self.history, self.train_s, self.val_s, self.done_now = 1, [], 0.0, 0.0, 0
+        self.vset = None
+
+    def resume(self) -> dict | None:
+        "`last.pt` when there is one (its history and seconds taken over); None for a new run."
+        if self.ck.is_dir(): remove_stale_temps(self.ck)           # a kill during a checkpoint save left them
+        if not (self.ck/"last.pt").is_file(): return None
+        st = load_checkpoint(self.ck/"last.pt")
+        check_same_run(st["config"], self.cfg, self.out)
+        self.start, self.history = st["epoch"] + 1, st["history"]
+        self.train_s, self.val_s = st["train_seconds"], st["val_seconds"]
+        if not self.trained and "optimizer" not in st:
+            raise SpineError(f"{self.ck/'last.pt'}: epoch {st['epoch']} of {self.cfg.epochs} but no optimizer state "
+                             "to resume from; delete the run folder to train it again")
+        return st
+
+    @property
+    def trained(self) -> bool: return self.start > self.cfg.epochs
+
+    def frame(self) -> pd.DataFrame: return pd.DataFrame(self.history)
+
+    def diverged(self, epoch: int, batch: int) -> SpineError:
+        return SpineError(f"{self.out}: non-finite training loss at epoch {epoch}, batch {batch + 1} "
+                          f"(lr={self.cfg.lr}); the run stopped, nothing of this epoch was kept: lower lr or check the "
+                          "data, then run again (it resumes from the last checkpoint)")
+
+    def end_epoch(self, epoch: int, loss: float, seconds: float, net, loss_fn, optimizer_state, scaler_state) -> bool:
+        """Record the epoch, validate when due, write `best.pt`, `last.pt` and `history.csv`; whether this session stops
+        here (`stop_after`). `optimizer_state()`: Adam's state of this run's weights, made only when saved."""
+        cfg = self.cfg
+        if self.vset is None: self.vset = ValidationSet(self.data.val, self.data, cfg, self.device)
+        self.train_s += seconds
+        row = dict(epoch=epoch, loss=loss, val_score=float("nan"), val_loss=float("nan"), train_seconds=seconds,
+                   val_seconds=0.0)
+        self.done_now += 1
+        validate_now = epoch % cfg.val_every == 0 or epoch == cfg.epochs
+        if validate_now:
+            t1 = time.time()
+            row["val_score"], row["val_loss"] = validate(net, self.data.val, self.data, cfg, self.device, self.vset,
+                                                         loss_fn)
+            row["val_seconds"] = time.time() - t1
+            self.val_s += row["val_seconds"]
+        self.history.append(row)
+        if validate_now and best_epoch(self.frame()) == epoch:
+            save_checkpoint(self.ck/"best.pt", model=net.state_dict(), epoch=epoch, val_score=row["val_score"],
+                            val_loss=row["val_loss"], config=cfg.asdict())
+        stop = bool(cfg.stop_after) and self.done_now >= cfg.stop_after and epoch < cfg.epochs
+        if validate_now or stop:
+            save_checkpoint(self.ck/"last.pt", model=net.state_dict(), optimizer=optimizer_state(),
+                            scaler=scaler_state, epoch=epoch, rng=rng_state(), config=cfg.asdict(),
+                            history=self.history, train_seconds=self.train_s, val_seconds=self.val_s)
+        atomic_write_text(self.out/"history.csv", self.frame().to_csv(index=False))
+        return stop
+
 def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.DataFrame:
     "Train (or resume) the run in `out_dir`; returns the history (one row per epoch)."
     from tqdm.auto import tqdm
-    out_dir = Path(out_dir)
-    ck = out_dir/"checkpoints"
     device = resolve_device(cfg.device)
+    book = _RunBook(cfg, data, out_dir, device)
     set_determinism(seed=cfg.seed)
     fast, cuda, amp = use_fast(cfg.fast, device), device.type == "cuda", use_amp(cfg.amp, device)
     net, loss_fn = new_model(cfg, data, device)
@@ -248,47 +347,34 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=fast and cuda)
     scaler = torch.amp.GradScaler(device.type,
                                   enabled=False)   # bf16 autocast needs no loss scaling; kept for fp16 users
-    start, history, train_s, val_s = 1, [], 0.0, 0.0
-    if ck.is_dir(): remove_stale_temps(ck)                      # a kill during a checkpoint save left them
-    if (ck/"last.pt").is_file():
-        st = load_checkpoint(ck/"last.pt")
-        check_same_run(st["config"], cfg, out_dir)
-        start, history = st["epoch"] + 1, st["history"]
-        train_s, val_s = st["train_seconds"], st["val_seconds"]
-        if start > cfg.epochs: return pd.DataFrame(history)     # trained (a finished run keeps no optimizer state)
-        if "optimizer" not in st:
-            raise SpineError(f"{ck/'last.pt'}: epoch {st['epoch']} of {cfg.epochs} but no optimizer state to "
-                             "resume from; delete the run folder to train it again")
+    st = book.resume()
+    if book.trained: return book.frame()                # trained (a finished run keeps no optimizer state)
+    if st is not None:
         net.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         scaler.load_state_dict(st["scaler"])
         set_rng_state(st["rng"])
     dtype = torch.bfloat16 if amp and cuda else torch.float32
-    n_target = data.encoder.lut(0).shape[1]
-    resident = dataset = None
-    if fast and ResidentData.fits(data.train, cfg.roi, n_target, device, dtype):
-        resident = ResidentData(data.train, data.encoder, cfg.roi, cfg.crop, device, dtype)
-    else: dataset = train_dataset(data.train, data.encoder, cfg.roi, cfg.crop)
+    x_dtype = None if amp else next(net.parameters()).dtype     # fp32 (or float64 in the tests); autocast casts itself
+    resident, dataset = _train_data(cfg, data.train, data.encoder, device, fast, dtype)
     step_net = torch.compile(net, mode=tune["compile_mode"]) if tune["compile"] else net
     class_targets = cfg.label_strategy.needs_codebook        # softmax losses take the class index
-    vset = ValidationSet(data.val, data, cfg, device)
-    done_now = 0
-    bar = tqdm(range(start, cfg.epochs + 1), initial=start - 1, total=cfg.epochs, desc=f"{cfg.arch} {cfg.strategy}",
-               disable=not progress)
+    bar = tqdm(range(book.start, cfg.epochs + 1), initial=book.start - 1, total=cfg.epochs,
+               desc=f"{cfg.arch} {cfg.strategy}", disable=not progress)
     for epoch in bar:
-        batches = _epoch_batches(cfg, data, resident, dataset, seed_epoch(cfg.seed, epoch), pin=fast and cuda)
+        batches = _epoch_batches(cfg, resident, dataset, seed_epoch(cfg.seed, epoch), pin=fast and cuda)
         net.train()
         t0 = time.time()
         total, steps = torch.zeros((), device=device), 0
         first_bad = torch.full((), -1, device=device)            # the first batch with a non-finite loss, on the device
         with unwrap_spine_errors():
             for x, y in batches:
-                x = x.to(device, non_blocking=True)
+                x = x.to(device, x_dtype, non_blocking=True)
                 if tune["channels_last"]: x = x.contiguous(memory_format=torch.channels_last_3d)
                 y = y.to(device, non_blocking=True)
                 y = y.long() if class_targets else y.float()
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp): logits = step_net(x)
-                loss = loss_fn(logits.float(), y)
+                loss = loss_fn(_full(logits), y)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
@@ -298,32 +384,141 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
                 first_bad = torch.where(bad, torch.full_like(first_bad, steps), first_bad)
                 steps += 1
         if cuda: torch.cuda.synchronize(device)
-        if int(first_bad) >= 0:
-            raise SpineError(f"{out_dir}: non-finite training loss at epoch {epoch}, batch {int(first_bad) + 1} "
-                             f"(lr={cfg.lr}); the run stopped, nothing of this epoch was kept: lower lr or check the "
-                             "data, then run again (it resumes from the last checkpoint)")
-        ep_s = time.time() - t0
-        train_s += ep_s
-        row = dict(epoch=epoch, loss=float(total)/max(steps, 1), val_score=float("nan"), val_loss=float("nan"),
-                   train_seconds=ep_s, val_seconds=0.0)
-        done_now += 1
-        validate_now = epoch % cfg.val_every == 0 or epoch == cfg.epochs
-        if validate_now:
-            t1 = time.time()
-            row["val_score"], row["val_loss"] = validate(net, data.val, data, cfg, device, vset, loss_fn)
-            row["val_seconds"] = time.time() - t1
-            val_s += row["val_seconds"]
-        history.append(row)
-        if validate_now and best_epoch(pd.DataFrame(history)) == epoch:
-            save_checkpoint(ck/"best.pt", model=net.state_dict(), epoch=epoch, val_score=row["val_score"],
-                            val_loss=row["val_loss"], config=cfg.asdict())
-        stop = cfg.stop_after and done_now >= cfg.stop_after and epoch < cfg.epochs
-        if validate_now or stop:
-            save_checkpoint(ck/"last.pt", model=net.state_dict(), optimizer=opt.state_dict(),
-                            scaler=scaler.state_dict(),
-                            epoch=epoch, rng=rng_state(), config=cfg.asdict(), history=history,
-                            train_seconds=train_s, val_seconds=val_s)
-        atomic_write_text(out_dir/"history.csv", pd.DataFrame(history).to_csv(index=False))
-        bar.set_postfix(loss=f"{row['loss']:.4f}", val=f"{row['val_score']:.3f}")
+        if int(first_bad) >= 0: raise book.diverged(epoch, int(first_bad))
+        stop = book.end_epoch(epoch, float(total)/max(steps, 1), time.time() - t0, net, loss_fn, opt.state_dict,
+                              scaler.state_dict())
+        bar.set_postfix(loss=f"{book.history[-1]['loss']:.4f}", val=f"{book.history[-1]['val_score']:.3f}")
         if stop: break
-    return pd.DataFrame(history)
+    return book.frame()
+
+# %% ../nbs/07_train.ipynb #4d524ebe
+class FusedModels(torch.nn.Module):
+    """n models of one architecture as one `vmap`-ed call: `(B, 1, ...)` -> `(n, B, C, ...)`. `trainable`: the stacked
+    weights take gradients (one optimizer over them trains the n models); dropout draws one mask for all n."""
+    def __init__(self, models: list, trainable: bool = False):
+        super().__init__()
+        from torch.func import stack_module_state
+        if not models: raise ConfigError("FusedModels needs at least one model")
+        kinds = {type(m).__name__ for m in models}
+        if len(kinds) > 1: raise ConfigError(f"FusedModels needs models of one architecture; got {sorted(kinds)}")
+        self.n = len(models)
+        if not trainable:
+            for m in models: m.eval()
+        params, self.buffers = stack_module_state(models)
+        self.params = {k: v.detach().requires_grad_(trainable) for k, v in params.items()}
+        self.base = copy.deepcopy(models[0]).to("meta")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch.func import functional_call
+        f = lambda p, b, x: functional_call(self.base, (p, b), (x,))
+        return torch.vmap(f, in_dims=(0, 0, None), randomness="same")(self.params, self.buffers, x)
+
+    def as_channels(self, x: torch.Tensor) -> torch.Tensor:
+        """`(B, 1, ...)` -> `(B, n*C, ...)`: the n outputs side by side as channels (a predictor for
+        `sliding_window_inference`)."""
+        return self(x).movedim(0, 1).flatten(1, 2)
+
+    def copy_to(self, models: list):
+        "Write the stacked weights and buffers back into the n separate `models` (for validation, checkpoints)."
+        with torch.no_grad():
+            for k, m in enumerate(models):
+                for name, t in [*m.named_parameters(), *m.named_buffers()]:
+                    t.copy_((self.params if name in self.params else self.buffers)[name][k])
+
+def run_separately(models: list, x: torch.Tensor) -> torch.Tensor:
+    "The n models one after another: the reference for `FusedModels`."
+    return torch.stack([m.eval()(x) for m in models])
+
+def optimizer_slice(state: dict, k: int) -> dict:
+    "Model k's part of an optimizer `state_dict` over stacked weights: what its own optimizer would have saved."
+    part = lambda name, v: v.clone() if name == "step" or not torch.is_tensor(v) or v.ndim == 0 else v[k].clone()
+    return dict(state={i: {name: part(name, v) for name, v in s.items()} for i, s in state["state"].items()},
+                param_groups=copy.deepcopy(state["param_groups"]))
+
+def stack_optimizers(states: list) -> dict:
+    "The optimizer `state_dict`s of n runs as one over their stacked weights (the inverse of `optimizer_slice`)."
+    first = states[0]
+    def join(i, name):
+        return first["state"][i][name] if name == "step" else torch.stack([s["state"][i][name] for s in states])
+    return dict(state={i: {name: join(i, name) for name in s} for i, s in first["state"].items()},
+                param_groups=copy.deepcopy(first["param_groups"]))
+
+def fused_members(cfg: RunConfig, data: RunData, out_dir) -> list[tuple]:
+    """`(cfg, data, out_dir)` of the runs a fused binary training trains together: this run, then each run of
+    `cfg.fuse_with` that has not finished (its folder and `config.json` made here; another configuration there is an
+    error)."""
+    members = [(cfg, data, Path(out_dir))]
+    for pathology, folder in cfg.fused_with().items():
+        other = cfg.replace(pathology=pathology, out_dir=str(folder), fuse_with="")
+        status = resume_state(folder, other)
+        if status == "finished": continue
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        if status == "new": atomic_write_text(Path(folder)/"config.json", json.dumps(other.asdict(), indent=1))
+        members.append((other, data.for_pathology(pathology), Path(folder)))
+    return members
+
+def fit_fused(members: list, progress: bool = True) -> list[pd.DataFrame]:
+    """Train the binary runs `members` (`fused_members`) as one: one `vmap`-ed forward over their stacked weights, the
+    sum of their losses, one Adam; each run's folder gets what `fit` would write. Returns each run's history."""
+    from tqdm.auto import tqdm
+    cfgs = [m[0] for m in members]
+    cfg = cfgs[0]
+    device = resolve_device(cfg.device)
+    books = [_RunBook(c, d, o, device) for c, d, o in members]
+    set_determinism(seed=cfg.seed)
+    fast, cuda = use_fast(cfg.fast, device), device.type == "cuda"
+    if use_amp(cfg.amp, device):
+        raise ConfigError(f"{members[0][2]}: fused binary training runs in fp32 (torch.vmap does not compose with "
+                          "autocast); expected amp=false or auto")
+    built = [new_model(c, d, device) for c, d, _ in members]     # each seeded as its own run: the same start
+    nets, loss_fns = [b[0] for b in built], [b[1] for b in built]
+    states = [b.resume() for b in books]
+    if len({b.start for b in books}) > 1:      # trained apart before, to different epochs: go on apart
+        print("the runs of this group stopped at different epochs; training them one after another")
+        return [fit(c, d, o, progress) for c, d, o in members]
+    if all(b.trained for b in books): return [b.frame() for b in books]
+    for net, st in zip(nets, states):
+        if st is not None: net.load_state_dict(st["model"])
+    fused = FusedModels(nets, trainable=True)
+    opt = torch.optim.Adam(list(fused.params.values()), lr=cfg.lr, fused=fast and cuda)
+    scaler = torch.amp.GradScaler(device.type, enabled=False)     # as `fit` saves it
+    if states[0] is not None:
+        opt.load_state_dict(stack_optimizers([st["optimizer"] for st in states]))
+        set_rng_state(states[0]["rng"])
+    x_dtype = next(nets[0].parameters()).dtype
+    targets = StackedTargets([d.encoder for _, d, _ in members])          # the n binary targets as n channels
+    resident, dataset = _train_data(cfg, members[0][1].train, targets, device, fast, torch.float32)
+    n, start = len(members), books[0].start
+    bar = tqdm(range(start, cfg.epochs + 1), initial=start - 1, total=cfg.epochs,
+               desc=f"{cfg.arch} binary x{n} fused", disable=not progress)
+    for epoch in bar:
+        batches = _epoch_batches(cfg, resident, dataset, seed_epoch(cfg.seed, epoch), pin=fast and cuda)
+        fused.train()
+        t0 = time.time()
+        total, steps = torch.zeros(n, device=device), 0
+        first_bad = torch.full((n,), -1, device=device)
+        with unwrap_spine_errors():
+            for x, y in batches:
+                x = x.to(device, x_dtype, non_blocking=True)
+                y = y.to(device, non_blocking=True).float()
+                logits = fused(x)                                           # (n, B, 1, ...)
+                losses = torch.stack([f(_full(logits[k]), y[:, k:k + 1]) for k, f in enumerate(loss_fns)])
+                opt.zero_grad(set_to_none=True)
+                losses.sum().backward()                 # model k's weights get only loss k's gradient
+                opt.step()
+                total += losses.detach()
+                bad = (first_bad < 0) & ~torch.isfinite(losses.detach())
+                first_bad = torch.where(bad, torch.full_like(first_bad, steps), first_bad)
+                steps += 1
+        if cuda: torch.cuda.synchronize(device)
+        for k, b in enumerate(books):
+            if int(first_bad[k]) >= 0: raise b.diverged(epoch, int(first_bad[k]))
+        seconds = (time.time() - t0)/n                  # each run's share of the group's epoch
+        fused.copy_to(nets)
+        opt_state = opt.state_dict()
+        stops = [b.end_epoch(epoch, float(total[k])/max(steps, 1), seconds, nets[k], loss_fns[k],
+                             lambda k=k: optimizer_slice(opt_state, k), scaler.state_dict())
+                 for k, b in enumerate(books)]
+        bar.set_postfix(loss=f"{float(total.mean())/max(steps, 1):.4f}")
+        if any(stops): break
+    return [b.frame() for b in books]

@@ -28,12 +28,15 @@ def test_bench_cli_cpu_smoke(tmp_path):
         p = res["run_parts"][arch]
         assert p["validate_seconds_per_volume"] > 0 and p["host_validate_seconds_per_volume"] > 0, arch
         assert p["last_checkpoint_mb"] > p["best_checkpoint_mb"] > 0, arch       # last.pt holds the optimizer too
+    f = res["fused_training"]["unetr"]                  # the n binary models trained one by one and fused
+    assert f["n"] == 3 and f["sequential_step_ms"] > 0 and f["fused_step_ms"] > 0 and f["sequential_over_fused"] > 0
     pj = res["projection"]                              # the projection has all its parts, each measured
     assert list(pj["parts_hours"]) == ["training", "validation", "test", "checkpoints", "startup"]
     assert all(v > 0 for v in pj["parts_hours"].values()) and res["startup_seconds"] > 0
     assert abs(sum(pj["parts_hours"].values()) - pj["total_hours"]) < 1e-6*pj["total_hours"]
     md = js[0].with_suffix(".md").read_text()
-    assert md.count("| unetr |") == 5 and "not a real projection" in md     # training, switches, parts, inference, projection
+    assert md.count("| unetr |") == 6 and "not a real projection" in md     # training, switches, parts, inference,
+    assert "sequential / fused" in r.stdout and "binary training, 3 models" in r.stdout   # fused training, projection
     assert "(b) cached" in r.stdout and "| startup |" in r.stdout and "channels_last" in r.stdout
 
 def test_bench_bad_arch(tmp_path):
@@ -57,6 +60,8 @@ def test_bench_keeps_finished_architectures(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "bench_run_parts", lambda *a, **k: dict(validate_seconds_per_volume=0.1,
                         best_checkpoint_seconds=0.1, best_checkpoint_mb=1.0, last_checkpoint_seconds=0.2, last_checkpoint_mb=3.0))
     monkeypatch.setattr(bench, "startup_seconds", lambda: 1.0)
+    monkeypatch.setattr(bench, "bench_fused_training", lambda *a, **k: dict(n=3, sequential_step_ms=30.0, fused_step_ms=20.0,
+                                                                            sequential_over_fused=1.5))
     with pytest.raises(RuntimeError, match="boom in vnet"):
         bench.run_bench(tmp_path, archs=["unet3d", "vnet"], device="cpu", concurrency_archs=[], log=lambda *a: None)
     js = list(tmp_path.glob("cpu-*.json")); assert len(js) == 1

@@ -40,3 +40,55 @@ def test_fast_flag_is_checked():
     with pytest.raises(ConfigError, match="expected auto, true or false"): RunConfig(fast="turbo")
     with pytest.raises(ConfigError, match="expected auto, true or false"): RunConfig(amp="maybe")
     assert RunConfig(amp="false").amp is False              # papermill passes strings
+
+def _fused_pair(tiny_phantom, tmp_path, arch, roi, **kw):
+    "Two binary runs of `arch` trained apart, and the same two trained fused, in float64: their folders."
+    from spine_nb.data import prepare_data
+    from spine_nb.spider import data_fingerprint
+    from spine_nb.train import fit, fit_fused, fused_members
+    paths = ["Disc herniation", "Disc bulging"]
+    base = dict(dict(data_dir=str(tiny_phantom), strategy="binary", pathology_set="disc3", arch=arch, roi=roi, epochs=2,
+                     batch_size=4, lr=1e-3, val_every=1, cache_dir=str(tmp_path/"cache"), fuse_binary=True,
+                     data_fingerprint=data_fingerprint(tiny_phantom)), **kw)
+    apart, fused = tmp_path/"apart", tmp_path/"fused"
+    for p in paths:
+        cfg = RunConfig(**base, pathology=p, out_dir=str(apart/p))
+        while len(fit(cfg, prepare_data(cfg), cfg.out_dir, progress=False)) < cfg.epochs: pass
+    cfg = RunConfig(**base, pathology=paths[0], out_dir=str(fused/paths[0]),
+                    fuse_with=json.dumps({paths[1]: str(fused/paths[1])}))
+    data = prepare_data(cfg)
+    while len(fit_fused(fused_members(cfg, data, cfg.out_dir), progress=False)[0]) < cfg.epochs:
+        pass                         # stop_after: sliced sessions, each resumed from the n last.pt files
+    return [(apart/p, fused/p) for p in paths]
+
+def _max_difference(a_dir, b_dir) -> float:
+    "Largest |difference| of the weights (best.pt, last.pt) and of Adam's moments (last.pt) of two runs."
+    d = 0.0
+    for f in ("best.pt", "last.pt"):
+        a, b = (torch.load(x/"checkpoints"/f, weights_only=True) for x in (a_dir, b_dir))
+        assert a["epoch"] == b["epoch"] and a.keys() == b.keys(), f
+        d = max(d, max(float((a["model"][k].double() - b["model"][k].double()).abs().max()) for k in a["model"]))
+        for i, s in a.get("optimizer", {"state": {}})["state"].items():
+            for name, v in s.items(): d = max(d, float((v.double() - b["optimizer"]["state"][i][name].double()).abs().max()))
+    return d
+
+@pytest.mark.parametrize("arch, roi, cases, kw", [
+    ("unet3d", (32, 32, 32), 12, dict(stop_after=1)),         # resumed, fused, from the two last.pt files
+    ("vnet", (16, 16, 32), 6, dict(val_every=2, batch_size=2))])  # dropout and batch norm; float64 convolutions are slow
+def test_fused_binary_training_equals_separate_training_in_float64(tiny_phantom, tmp_path, monkeypatch, arch, roi, cases,
+                                                                   kw):
+    "`fit_fused` over two binary runs gives each the weights, Adam state and history that `fit` gives it alone."
+    from spine_nb.phantom import make_phantom
+    monkeypatch.setenv("SPINE_NB_CACHE", str(tmp_path/"cache"))
+    data = tiny_phantom if cases == 12 else make_phantom(tmp_path/"p", cases=cases, seed=0, size="tiny", progress=False)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try: pairs = _fused_pair(data, tmp_path, arch, roi, **kw)
+    finally: torch.set_default_dtype(default)
+    for apart, fused in pairs:
+        assert _max_difference(apart, fused) < 1e-9, (arch, apart.name)
+        h_apart, h_fused = (pd.read_csv(d/"history.csv") for d in (apart, fused))
+        np.testing.assert_allclose(h_fused[["loss", "val_loss"]], h_apart[["loss", "val_loss"]], rtol=1e-9, atol=1e-12)
+        np.testing.assert_array_equal(h_fused.val_score.isna(), h_apart.val_score.isna())
+        cfg = json.loads((fused/"config.json").read_text()) if (fused/"config.json").is_file() else None
+        if apart.name == "Disc bulging": assert cfg and cfg["pathology"] == "Disc bulging"    # written by fused_members

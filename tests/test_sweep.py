@@ -102,3 +102,25 @@ def test_gpus_executor_pins_every_worker():
     finally:
         for o in opened: o.close()
     assert sorted(seen.values()) == ["0", "0", "1", "1"], seen
+
+def test_fused_binary_group_runs_as_one_task_and_scores_as_apart(sequential, tiny_phantom, tmp_path):
+    "`--set fuse_binary=true`: the group trains in its first run's notebook, each run keeps its folder and scores."
+    runs = grid("paper", strategies=["binary"], archs=["unet3d"], losses=["dice"],
+                pathologies=["Disc bulging", "Disc herniation"], fuse_binary="true", **TINY)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")                     # as the `sequential` fixture's kernels
+        t = run_sweep(runs, tmp_path/"runs", tiny_phantom, progress=False)
+    assert t.status.tolist() == ["finished"]*2, t.error.tolist()
+    first, second = (tmp_path/"runs"/r["run_id"] for r in runs)
+    assert "fit_fused" in (first/"train.ipynb").read_text() and "binary x2 fused" in (first/"train.ipynb").read_text()
+    assert "binary x2 fused" not in (second/"train.ipynb").read_text()       # trained by the first; scored by itself
+    apart = sequential/runs[0]["run_id"]                                      # the same run id, trained alone
+    assert apart.is_dir()
+    fused_m, apart_m = scores(first), scores(apart)
+    # float32: vmap's grouped convolutions round differently, a few voxels flip (float64 equality: tests/test_fast.py)
+    assert abs(fused_m["macro_dsc"] - apart_m["macro_dsc"]) < 1e-3
+    import numpy as np, pandas as pd
+    np.testing.assert_allclose(pd.read_csv(first/"history.csv").loss, pd.read_csv(apart/"history.csv").loss, rtol=1e-4)
+    assert json.loads((second/"metrics.json").read_text())["config"]["pathology"] == "Disc herniation"
+    again = run_sweep(runs, tmp_path/"runs", tiny_phantom, progress=False)
+    assert again.skipped.all()
