@@ -25,18 +25,19 @@ from .train import PRESETS, SW_OVERLAP, RunConfig, validate
 from .infer import predict_volume, truth_of
 
 # %% auto #0
-__all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'CPU_LABEL', 'peak_flops',
-           'device_slug', 'naive_loop', 'cached_loop', 'switched', 'fast_loop', 'step_flops', 'bench_training',
-           'bench_inference', 'bench_run_parts', 'startup_seconds', 'bench_fused_training', 'bench_concurrency',
-           'project_grid', 'bench_table', 'run_bench', 'add_command']
+__all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'PARTS', 'CPU_LABEL',
+           'peak_flops', 'device_slug', 'naive_loop', 'cached_loop', 'switched', 'fast_loop', 'step_flops',
+           'bench_training', 'bench_inference', 'bench_run_parts', 'startup_seconds', 'bench_fused_training',
+           'bench_concurrency', 'run_seconds', 'project_grid', 'check_projection', 'bench_table', 'run_bench',
+           'add_command']
 
 # %% ../nbs/13_bench.ipynb #341d9f89
 GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=12, rounds=2, warmup=4, cases=40,
            size="small", infer_volumes=5, sw_shape=(18, 384, 384), ks=(1, 2, 4), k_steps=30, val_volumes=8,
-           switches=("channels_last", "compile", "cudagraphs", "nondeterministic"))
+           switches=("channels_last", "compile", "cudagraphs", "nondeterministic"), check_epochs=(1, 10))
 CPU_SMOKE = dict(roi=(32, 64, 64), batch_size=1, pathology_set="disc3", steps=1, rounds=1, warmup=1, cases=12,
                  size="tiny", infer_volumes=1, sw_shape=(20, 64, 96), ks=(1, 2), k_steps=2, val_volumes=2,
-                 switches=("channels_last",))   # cuDNN's flags mean nothing on a CPU
+                 switches=("channels_last",), check_epochs=())   # cuDNN's flags mean nothing on a CPU
 # dense (no sparsity) bf16 tensor-core peaks from NVIDIA's datasheets, FLOP/s;
 # matched against torch.cuda.get_device_name
 PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12,
@@ -454,35 +455,83 @@ def bench_concurrency(arch: str, data_dir, s: dict, device) -> dict:
     return {f"k={k}": dict(volumes_per_s=v, vs_k1=v/base) for k, v in out.items()}
 
 # %% ../nbs/13_bench.ipynb #57007524
-def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "paper", n_pathologies: int = 9,
-                 split=(134, 34, 42), parts: dict | None = None, startup_s: float = 0.0) -> dict:
-    "Device-hours of the preset's grid per architecture and in all, with its parts (training, validation, test, ...)."
-    p = PRESETS[preset]
+PARTS = ("training", "validation", "test", "checkpoints", "startup")
+
+def run_seconds(t: dict, pa: dict, infer: dict, epochs: int, val_every: int, batch_size: int, split,
+                sliding: bool = False, startup_s: float = 0.0) -> dict:
+    """Seconds of one run by part, from the bench's measurements of its architecture: `t` training, `pa` run parts,
+    `infer` inference; `split` the (train, val, test) volumes; `sliding`: validation and test by sliding windows."""
     n_train, n_val, n_test = split
+    step_s = t["fast"]["step_ms"]/1000*(batch_size/t.get("batch_size", batch_size))
+    vol_s = (pa.get("validate_seconds_per_volume") or pa.get("host_validate_seconds_per_volume")
+             or infer["multilabel"])                                      # else the forward alone
+    host_s = pa.get("host_validate_seconds_per_volume") or vol_s          # the test: predicted and scored on the host
+    if sliding:                    # the whole volume by windows: what its forward costs more than one window's
+        more = max(0.0, infer["sw_multilabel"] - infer["multilabel"])
+        vol_s, host_s = vol_s + more, host_s + more
+    n_val_rounds = epochs//val_every + (epochs % val_every > 0)           # and at the last epoch
+    return dict(training=epochs*math.ceil(n_train/batch_size)*step_s,
+                validation=n_val_rounds*n_val*vol_s,
+                test=n_test*host_s,
+                checkpoints=n_val_rounds*(pa.get("last_checkpoint_seconds", 0.0)
+                                          + pa.get("best_checkpoint_seconds", 0.0)),
+                startup=startup_s)
+
+def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "paper", n_pathologies: int = 9,
+                 split=(134, 34, 42), parts: dict | None = None, startup_s: float | dict = 0.0) -> dict:
+    """Device-hours of the preset's grid per architecture and in all, with its parts (training, validation, test, ...).
+    `startup_s`: seconds, or per architecture (a real run's fixed cost, `check_projection`)."""
+    p = PRESETS[preset]
     runs_per_arch = 3*2 + 3*n_pathologies
-    n_val_rounds = p["epochs"]//p["val_every"]
     out = {}
     for arch, t in train.items():
-        step_s = t["fast"]["step_ms"]/1000*(p["batch_size"]/t.get("batch_size", p["batch_size"]))
-        pa = (parts or {}).get(arch) or {}
-        vol_s = (pa.get("validate_seconds_per_volume") or pa.get("host_validate_seconds_per_volume")
-                 or infer[arch]["multilabel"])                                # else the forward alone
-        run = dict(training=p["epochs"]*math.ceil(n_train/p["batch_size"])*step_s,
-                   validation=n_val_rounds*n_val*vol_s,
-                   test=n_test*vol_s,
-                   checkpoints=n_val_rounds*(pa.get("last_checkpoint_seconds", 0.0)
-                                             + pa.get("best_checkpoint_seconds", 0.0)),
-                   startup=startup_s)
+        start = startup_s.get(arch, 0.0) if isinstance(startup_s, dict) else startup_s
+        run = run_seconds(t, (parts or {}).get(arch) or {}, infer[arch], p["epochs"], p["val_every"], p["batch_size"],
+                          split, sliding=p["inference"] == "sliding_window", startup_s=start)
         per_run = sum(run.values())
         hours = runs_per_arch*per_run/3600
         best_k = max(((k, v["vs_k1"]) for k, v in (conc or {}).get(arch, {}).items()), key=lambda kv: kv[1],
                      default=("k=1", 1.0))
         out[arch] = dict(runs=runs_per_arch, hours_per_run=per_run/3600, hours=hours, best_k=best_k[0],
                          hours_at_best_k=hours/best_k[1], parts_hours={k: runs_per_arch*v/3600 for k, v in run.items()})
-    parts_total = {k: sum(v["parts_hours"][k] for v in out.values()) for k in ("training", "validation", "test",
-                                                                               "checkpoints", "startup")}
+    parts_total = {k: sum(v["parts_hours"][k] for v in out.values()) for k in PARTS}
     return dict(preset=preset, per_arch=out, total_hours=sum(v["hours"] for v in out.values()),
                 total_hours_at_best_k=sum(v["hours_at_best_k"] for v in out.values()), parts_hours=parts_total)
+
+def check_projection(r: dict, archs: list, data_dir, s: dict, device, work, log=print) -> dict:
+    """Run a real short sweep per architecture (multi-label, Dice, the bench's ROI and batch, validation every epoch)
+    of `s['check_epochs'] = (e0, e1)` epochs. The e0-epoch run gives a run's fixed cost beyond the projected parts
+    (kernel, imports, data, the template's own cells, prediction files); the e1-epoch run's wall time is then compared
+    with its projection (`run_seconds` + that fixed cost)."""
+    import tempfile
+    from spine_nb.data import read_run_spider
+    from spine_nb.sweep import grid, run_sweep
+    sp = read_run_spider(data_dir)
+    split = tuple(len(sp.subset(k)) for k in ("train", "val", "test"))
+    e0, e1 = s["check_epochs"]
+    out = {}
+    for arch in archs:
+        runs_dir = Path(tempfile.mkdtemp(prefix="check-", dir=work))
+        wall = {}
+        for e in (e0, e1):
+            runs = grid("paper", strategies=["multilabel"], archs=[arch], losses=["dice"], epochs=e, val_every=1,
+                        pathology_set=s["pathology_set"], roi=list(s["roi"]), batch_size=s["batch_size"])
+            t = run_sweep(runs, runs_dir, data_dir, extra=dict(device=str(device)), progress=False)
+            if t.status[0] != "finished":
+                raise SpineError(f"check_projection {arch}: the {e}-epoch run failed: {t.error[0]}")
+            wall[e] = float(t.seconds[0])
+        measured = r["training"][arch], r["run_parts"][arch], r["inference"][arch]
+        parts = {e: run_seconds(*measured, e, 1, s["batch_size"], split) for e in (e0, e1)}
+        fixed = wall[e0] - sum(parts[e0].values())
+        projected = sum(parts[e1].values()) + fixed
+        ratio = wall[e1]/projected
+        out[arch] = dict(epochs=[e0, e1], split=list(split), wall_seconds={str(e): wall[e] for e in (e0, e1)},
+                         fixed_seconds=fixed, projected_seconds=projected, parts_seconds=parts[e1],
+                         measured_over_projected=ratio, within_20_percent=abs(ratio - 1) <= 0.2)
+        log(f"{arch:14s} projection check: {e1}-epoch run {wall[e1]:.1f} s, projected {projected:.1f} s "
+            f"({sum(parts[e1].values()):.1f} s of parts + {fixed:.1f} s fixed, from the {e0}-epoch run): measured / "
+            f"projected x{ratio:.2f}, {'within' if out[arch]['within_20_percent'] else 'NOT within'} 20%")
+    return out
 
 # %% ../nbs/13_bench.ipynb #92d03f3c
 def _n(k: int, word: str) -> str:
@@ -607,6 +656,18 @@ def bench_table(r: dict) -> str:
             cells = [f"{c[k]['volumes_per_s']:.2f} ({c[k]['vs_k1']:.2f}x)" for k in ks]
             lines.append(f"| {a} | " + " | ".join(cells) + " |")
     lines += _projection_lines(r)
+    if r.get("projection_v2"): lines += _projection_lines(dict(r, projection=r["projection_v2"]))
+    if r.get("projection_check"):
+        lines += ["", "The projection checked against a real short sweep (`check_projection`): per architecture a "
+                  "multi-label run of e0 epochs gives a run's fixed cost beyond the parts above, then a run of e1 "
+                  "epochs, timed from its sweep, against its projection:", "",
+                  "| architecture | epochs e0, e1 | e1 run s | projected s | of which fixed s | measured / projected "
+                  "| within 20% |", "|---|---|---|---|---|---|---|"]
+        for a, c in r["projection_check"].items():
+            e0, e1 = c["epochs"]
+            lines.append(f"| {a} | {e0}, {e1} | {c['wall_seconds'][str(e1)]:.1f} | {c['projected_seconds']:.1f} | "
+                         f"{c['fixed_seconds']:.1f} | {c['measured_over_projected']:.2f}x | "
+                         f"{'yes' if c['within_20_percent'] else '**no**'} |")
     return "\n".join(lines) + "\n"
 
 CPU_LABEL = "CPU smoke test at a tiny ROI: these figures say nothing about GPU speed"
@@ -625,7 +686,7 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
     import monai
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
     s = dict(GPU if dev.type == "cuda" else CPU_SMOKE, **(settings or {}))
-    for k in ("roi", "sw_shape", "switches", "ks"): s[k] = tuple(s[k])
+    for k in ("roi", "sw_shape", "switches", "ks", "check_epochs"): s[k] = tuple(s.get(k) or ())
     s["roi"], s["sw_shape"] = (tuple(int(v) for v in s[k]) for k in ("roi", "sw_shape"))
     for sw in s["switches"]:
         if sw not in SWITCHES: raise ConfigError(f"unknown switch {sw!r}; expected some of {list(SWITCHES)}")
@@ -662,7 +723,7 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
                  label=None if dev.type == "cuda" else CPU_LABEL,
                  settings=settings_json, n_pathologies=n, peak_bf16_flops=peak_flops(dev), fast_arch=FAST_ARCH,
                  training={}, inference={}, fused_training={}, run_parts={}, concurrency={}, startup_seconds=None,
-                 projection=None,
+                 projection=None, projection_v2=None, projection_check={},
                  complete=False)
         stem = base = f"{slug}-{r['date']}"
         for i in range(2, 10_000):                  # an earlier run of the same device and day is kept
@@ -698,9 +759,19 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
         r["concurrency"][a] = bench_concurrency(a, data_dir, s, dev)
         save()
     r["startup_seconds"] = startup_seconds()
-    pj = project_grid(r["training"], r["inference"], r["concurrency"], n_pathologies=len(channels("spider9")),
-                      parts=r["run_parts"], startup_s=r["startup_seconds"])
-    r.update(projection=pj, complete=True)
+    if s["check_epochs"]:                          # a real short sweep per architecture against its projection
+        e = s["check_epochs"]
+        if len(e) != 2 or not 1 <= e[0] < e[1]:
+            raise ConfigError(f"check_epochs={list(e)}: expected two epoch counts E0 < E1, e.g. 1,10")
+        for a in archs:
+            if a in r.setdefault("projection_check", {}): continue
+            r["projection_check"].update(check_projection(r, [a], data_dir, s, dev, work, log))
+            save()
+    fixed = {a: v["fixed_seconds"] for a, v in (r.get("projection_check") or {}).items()}
+    start = {a: fixed.get(a, r["startup_seconds"]) for a in r["training"]}     # a real run's fixed cost where measured
+    grid_of = lambda preset: project_grid(r["training"], r["inference"], r["concurrency"], preset,
+                                          len(channels("spider9")), parts=r["run_parts"], startup_s=start)
+    r.update(projection=grid_of("paper"), projection_v2=grid_of("paper-v2"), complete=True)
     save()
     log(bench_table(r))
     log(f"wrote {path} and .md")
@@ -713,6 +784,9 @@ def _bench_command(a):
     for arch in comma_list(a.arch) or list(ARCHS) if a.roi else []:
         over["roi"] = check_roi(arch, a.roi)                                  # 'abc' or a bad size: an error now
     if a.switches: over["switches"] = () if a.switches == "none" else tuple(comma_list(a.switches))
+    if a.check_epochs:
+        over["check_epochs"] = () if a.check_epochs == "none" else tuple(int(check_whole("--check-epochs", e, 1))
+                                                                       for e in comma_list(a.check_epochs))
     k_archs = [] if a.k_arch == "none" else comma_list(a.k_arch)
     run_bench(a.out, a.data, comma_list(a.arch), a.device, settings=over, concurrency_archs=k_archs, resume=a.resume)
 
@@ -734,6 +808,9 @@ def add_command(sub):
     be.add_argument("--k-arch",
                     help="architectures for the k-runs-per-device measurement (default all; 'none' to skip)")
     be.add_argument("--switches", help="A/B switches of the fast path (default: the device's set; 'none' to skip)")
+    be.add_argument("--check-epochs",
+                    help="E0,E1: time a real sweep of E0 and E1 epochs per architecture against the projection "
+                         "(default 1,10 on CUDA, none on a CPU; 'none' to skip)")
     be.add_argument("--resume", action="store_true",
                     help="add to the newest results file of this device with the same settings (keeps its figures)")
     be.set_defaults(func=_bench_command)

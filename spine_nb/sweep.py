@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 from distributed import WorkerPlugin
 
-from .core import (ConfigError, RunLocked, SpineError, atomic_path, atomic_write_text, read_json, run_lock,
-                           template_path)
+from .core import (ConfigError, RunLocked, SpineError, as_flag, atomic_path, atomic_write_text, read_json,
+                           run_lock, template_path)
 from .spider import data_fingerprint
 from .data import read_run_spider
 from .labels import STRATEGIES, channels, get_strategy
@@ -120,13 +120,20 @@ def _execute_held(run: dict, out: Path, data_dir, extra, template, kernel) -> di
     return res
 
 # %% ../nbs/08_sweep.ipynb #be2fbaaf
+def _fused(run: dict) -> bool:
+    "Whether a run of the grid trains fused with its binary group (`fuse_binary` true, or auto where it pays)."
+    if as_flag(run.get("fuse_binary", False), "fuse_binary") is False: return False
+    fields = set(RunConfig.__dataclass_fields__) - {"data_dir", "out_dir"}
+    try: cfg = RunConfig(**{k: v for k, v in run.items() if k in fields})
+    except SpineError: return False                # a bad run: its own notebook says what is wrong with it
+    return bool(cfg.fuse_binary and cfg.label_strategy.per_pathology)
+
 def sweep_tasks(runs: list) -> list[list[dict]]:
     """The sweep's units of work, in grid order: one run each, except binary runs with `fuse_binary` true, one task per
     group (the pathologies of one architecture x loss x settings)."""
     tasks, groups = [], {}
     for r in runs:
-        cfg = RunConfig(**{k: v for k, v in r.items() if k in RunConfig.__dataclass_fields__ and k != "data_dir"})
-        if not (cfg.fuse_binary and cfg.label_strategy.per_pathology):   # fuse_binary auto: resolved by RunConfig
+        if not _fused(r):
             tasks.append([r])
             continue
         key = json.dumps({k: v for k, v in r.items() if k not in ("pathology", "run_id")}, sort_keys=True, default=str)

@@ -461,8 +461,8 @@ def fit_fused(members: list, progress: bool = True) -> list[pd.DataFrame]:
     """Train the binary runs `members` (`fused_members`) as one: one `vmap`-ed forward over their stacked weights, the
     sum of their losses, one Adam; each run's folder gets what `fit` would write. Returns each run's history."""
     from tqdm.auto import tqdm
-    cfgs = [m[0] for m in members]
-    cfg = cfgs[0]
+    if len(members) == 1: return [fit(*members[0], progress)]          # the others have finished: nothing to fuse
+    cfg = members[0][0]
     device = resolve_device(cfg.device)
     books = [_RunBook(c, d, o, device) for c, d, o in members]
     set_determinism(seed=cfg.seed)

@@ -72,9 +72,9 @@ def _max_difference(a_dir, b_dir) -> float:
             for name, v in s.items(): d = max(d, float((v.double() - b["optimizer"]["state"][i][name].double()).abs().max()))
     return d
 
+# the U-Net, fused and resumed from its last.pt files, is checked the same way in nbs/12_fast.ipynb
 @pytest.mark.parametrize("arch, roi, cases, kw", [
-    ("unet3d", (32, 32, 32), 12, dict(stop_after=1)),         # resumed, fused, from the two last.pt files
-    ("vnet", (16, 16, 32), 6, dict(val_every=2, batch_size=2))])  # dropout and batch norm; float64 convolutions are slow
+    ("vnet", (16, 16, 32), 4, dict(val_every=2, batch_size=2))])  # dropout and batch norm; float64 convolutions are slow
 def test_fused_binary_training_equals_separate_training_in_float64(tiny_phantom, tmp_path, monkeypatch, arch, roi, cases,
                                                                    kw):
     "`fit_fused` over two binary runs gives each the weights, Adam state and history that `fit` gives it alone."
