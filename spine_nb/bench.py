@@ -15,7 +15,7 @@ import torch
 from .core import ConfigError, SpineError, atomic_write_text, check_whole, comma_list, json_safe, save_checkpoint
 from .spider import read_spider
 from .phantom import make_phantom
-from .labels import STRATEGIES, channels
+from .labels import STRATEGIES, Codebook, channels, get_strategy
 from .data import (FAST_ARCH, ResidentData, RunData, TargetEncoder, ValidationSet, case_items, load_cases,
                            prep_transforms, train_dataset, train_transforms, use_amp)
 from .models import ARCHS, build_loss, build_model, check_roi, parse_roi
@@ -28,8 +28,8 @@ from .infer import predict_volume, truth_of
 __all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'PARTS', 'CPU_LABEL',
            'peak_flops', 'device_slug', 'naive_loop', 'cached_loop', 'switched', 'fast_loop', 'step_flops',
            'bench_training', 'bench_inference', 'bench_run_parts', 'startup_seconds', 'bench_fused_training',
-           'bench_concurrency', 'run_seconds', 'project_grid', 'check_projection', 'bench_table', 'run_bench',
-           'add_command']
+           'strategy_encoders', 'bench_strategy_steps', 'bench_concurrency', 'run_seconds', 'project_grid',
+           'check_projection', 'bench_table', 'run_bench', 'add_command']
 
 # %% ../nbs/13_bench.ipynb #341d9f89
 GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=12, rounds=2, warmup=4, cases=40,
@@ -137,19 +137,21 @@ def switched(arch: str, device, switch: str | None = None) -> tuple[dict, dict, 
     else: raise ConfigError(f"unknown switch {switch!r}; expected one of {list(SWITCHES)}")
     return tune, flags, on
 
-def fast_loop(arch: str, cases: list, enc: TargetEncoder, s: dict, device, switch: str | None = None):
+def fast_loop(arch: str, cases: list, enc: TargetEncoder, s: dict, device, switch: str | None = None,
+              n_out: int | None = None):
     """`spine_nb.fast` as `fit` runs it (resident batches, bf16 on CUDA, fused Adam, `FAST_ARCH`, cuDNN flags);
     `switch` flipped."""
     cuda = device.type == "cuda"
     tune, flags, _ = switched(arch, device, switch)
     rd = ResidentData(cases, enc, s["roi"], "center", device, torch.bfloat16 if cuda else torch.float32)
-    net = _model(arch, len(enc.names), s["roi"], device)
+    net = _model(arch, n_out or len(enc.names), s["roi"], device)        # n_out: another strategy's head
     if tune["channels_last"]: net = net.to(memory_format=torch.channels_last_3d)
     run = torch.compile(net, mode=tune["compile_mode"]) if tune["compile"] else net
     graphs = tune["compile"] and tune["compile_mode"] == "reduce-overhead"
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-4, fused=cuda)
-    loss_fn = build_loss("dice", "multilabel")
+    loss_fn = build_loss("dice", enc.strategy)
+    as_target = (lambda y: y.long()) if enc.strategy.needs_codebook else (lambda y: y.float())
     total = torch.zeros((), device=device)
     epoch = [0]
     def batches():
@@ -168,7 +170,7 @@ def fast_loop(arch: str, cases: list, enc: TargetEncoder, s: dict, device, switc
         t1 = time.perf_counter()
         if graphs: torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda): logits = run(x)
-        loss = loss_fn(logits.float(), y.float())
+        loss = loss_fn(logits.float(), as_target(y))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -408,6 +410,27 @@ def bench_fused_training(arch: str, cases: list, enc: TargetEncoder, s: dict, de
     _free(device)
     return out
 
+# %% ../nbs/13_bench.ipynb #dc660735
+def strategy_encoders(gradings, patients, pathology_set: str) -> dict:
+    "A target encoder per strategy and its head's channels: `{strategy: (encoder, n_out)}` (binary: the first channel)."
+    names = channels(pathology_set)
+    cb = Codebook.from_gradings(gradings, pathology_set, patients=patients)
+    return dict(multilabel=(TargetEncoder(gradings, "multilabel", pathology_set), len(names)),
+                multiclass=(TargetEncoder(gradings, "multiclass", pathology_set, codebook=cb), cb.m + 1),
+                binary=(TargetEncoder(gradings, "binary", pathology_set, pathology=names[0]), 1))
+
+def bench_strategy_steps(arch: str, cases: list, encoders: dict, s: dict, device) -> dict:
+    "Milliseconds per fast-path training step of each strategy's model (`strategy_encoders`), and its channels."
+    out = {}
+    for name, (enc, n_out) in encoders.items():
+        step, _ = fast_loop(arch, cases, enc, s, device, n_out=n_out)
+        _window(step, s["warmup"])
+        w = _window(step, s["steps"]*s["rounds"])
+        out[name] = dict(step_ms=1000*w["seconds"]/w["steps"], channels=n_out)
+        del step
+        _free(device)
+    return out
+
 # %% ../nbs/13_bench.ipynb #606ee856
 def _k_worker(rank, arch, data_dir, s, device, barrier, results):
     try: _k_train(rank, arch, data_dir, s, device, barrier, results)
@@ -458,11 +481,11 @@ def bench_concurrency(arch: str, data_dir, s: dict, device) -> dict:
 PARTS = ("training", "validation", "test", "checkpoints", "startup")
 
 def run_seconds(t: dict, pa: dict, infer: dict, epochs: int, val_every: int, batch_size: int, split,
-                sliding: bool = False, startup_s: float = 0.0) -> dict:
+                sliding: bool = False, startup_s: float = 0.0, step_ms: float | None = None) -> dict:
     """Seconds of one run by part, from the bench's measurements of its architecture: `t` training, `pa` run parts,
     `infer` inference; `split` the (train, val, test) volumes; `sliding`: validation and test by sliding windows."""
     n_train, n_val, n_test = split
-    step_s = t["fast"]["step_ms"]/1000*(batch_size/t.get("batch_size", batch_size))
+    step_s = (step_ms or t["fast"]["step_ms"])/1000*(batch_size/t.get("batch_size", batch_size))
     vol_s = (pa.get("validate_seconds_per_volume") or pa.get("host_validate_seconds_per_volume")
              or infer["multilabel"])                                      # else the forward alone
     host_s = pa.get("host_validate_seconds_per_volume") or vol_s          # the test: predicted and scored on the host
@@ -478,22 +501,30 @@ def run_seconds(t: dict, pa: dict, infer: dict, epochs: int, val_every: int, bat
                 startup=startup_s)
 
 def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "paper", n_pathologies: int = 9,
-                 split=(134, 34, 42), parts: dict | None = None, startup_s: float | dict = 0.0) -> dict:
+                 split=(134, 34, 42), parts: dict | None = None, startup_s: float | dict = 0.0,
+                 steps: dict | None = None) -> dict:
     """Device-hours of the preset's grid per architecture and in all, with its parts (training, validation, test, ...).
-    `startup_s`: seconds, or per architecture (a real run's fixed cost, `check_projection`)."""
+    `startup_s`: seconds, or per architecture (a real run's fixed cost, `check_projection`); `steps`: each strategy's
+    measured step per architecture (`bench_strategy_steps`; else the multi-label step)."""
     p = PRESETS[preset]
-    runs_per_arch = 3*2 + 3*n_pathologies
+    n_runs = dict(multilabel=3, multiclass=3, binary=3*n_pathologies)
+    runs_per_arch = sum(n_runs.values())
     out = {}
     for arch, t in train.items():
         start = startup_s.get(arch, 0.0) if isinstance(startup_s, dict) else startup_s
-        run = run_seconds(t, (parts or {}).get(arch) or {}, infer[arch], p["epochs"], p["val_every"], p["batch_size"],
-                          split, sliding=p["inference"] == "sliding_window", startup_s=start)
+        own = (steps or {}).get(arch) or {}
+        by = {st: run_seconds(t, (parts or {}).get(arch) or {}, infer[arch], p["epochs"], p["val_every"],
+                              p["batch_size"], split, sliding=p["inference"] == "sliding_window", startup_s=start,
+                              step_ms=(own.get(st) or {}).get("step_ms")) for st in n_runs}
+        run = {k: sum(n_runs[st]*by[st][k] for st in n_runs)/runs_per_arch for k in PARTS}    # the mean run
         per_run = sum(run.values())
         hours = runs_per_arch*per_run/3600
         best_k = max(((k, v["vs_k1"]) for k, v in (conc or {}).get(arch, {}).items()), key=lambda kv: kv[1],
                      default=("k=1", 1.0))
         out[arch] = dict(runs=runs_per_arch, hours_per_run=per_run/3600, hours=hours, best_k=best_k[0],
-                         hours_at_best_k=hours/best_k[1], parts_hours={k: runs_per_arch*v/3600 for k, v in run.items()})
+                         hours_at_best_k=hours/best_k[1], parts_hours={k: runs_per_arch*v/3600 for k, v in run.items()},
+                         strategies={st: dict(runs=n, hours_per_run=sum(by[st].values())/3600,
+                                              measured_step=st in own) for st, n in n_runs.items()})
     parts_total = {k: sum(v["parts_hours"][k] for v in out.values()) for k in PARTS}
     return dict(preset=preset, per_arch=out, total_hours=sum(v["hours"] for v in out.values()),
                 total_hours_at_best_k=sum(v["hours_at_best_k"] for v in out.values()), parts_hours=parts_total)
@@ -585,6 +616,16 @@ def _projection_lines(r: dict) -> list:
             ph = v.get("parts_hours", {})
             lines.append(f"| {a} | {v['runs']} | {v['hours_per_run']:.3f} | {v['hours']:.2f} | "
                          + " | ".join(_cell(ph.get(k), ".2f") for k in parts) + " |")
+    strategies = {a: v["strategies"] for a, v in pj["per_arch"].items() if v.get("strategies")}
+    if strategies:
+        names = list(next(iter(strategies.values())))
+        lines += ["", "Hours per run by strategy (each with its own measured step where `measured`, else the "
+                  "multi-label step):", "", "| architecture | " + " | ".join(f"{n} (runs)" for n in names) + " |",
+                  "|---|" + "---|"*len(names)]
+        for a, st in strategies.items():
+            cells = [f"{v['hours_per_run']:.3f} ({v['runs']}{', measured' if v['measured_step'] else ''})"
+                     for v in st.values()]
+            lines.append(f"| {a} | " + " | ".join(cells) + " |")
     return lines
 
 def bench_table(r: dict) -> str:
@@ -709,6 +750,7 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
     if len(cases) < s["batch_size"]:
         raise SpineError(f"{data_dir}: {len(cases)} training cases, fewer than the batch size {s['batch_size']}")
     enc = TargetEncoder(sp.gradings, "multilabel", s["pathology_set"])
+    encoders = strategy_encoders(sp.gradings, series.patient, s["pathology_set"])
     n = len(enc.names)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -746,6 +788,11 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
         if a not in r["inference"]:
             r["inference"][a] = bench_inference(a, n, s, dev)
             save()
+        if a not in r.setdefault("strategy_steps", {}):
+            st = r["strategy_steps"][a] = bench_strategy_steps(a, cases, encoders, s, dev)
+            log(f"{a:14s} fast step by strategy: " + ", ".join(f"{k} ({v['channels']} channels) {v['step_ms']:.0f} ms"
+                                                              for k, v in st.items()))
+            save()
         if a not in r.setdefault("fused_training", {}):
             f = r["fused_training"][a] = bench_fused_training(a, cases, enc, s, dev)
             log(f"{a:14s} binary training, {f['n']} models: one by one {f['sequential_step_ms']:.0f} ms / step, fused "
@@ -770,7 +817,8 @@ def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto",
     fixed = {a: v["fixed_seconds"] for a, v in (r.get("projection_check") or {}).items()}
     start = {a: fixed.get(a, r["startup_seconds"]) for a in r["training"]}     # a real run's fixed cost where measured
     grid_of = lambda preset: project_grid(r["training"], r["inference"], r["concurrency"], preset,
-                                          len(channels("spider9")), parts=r["run_parts"], startup_s=start)
+                                          len(channels("spider9")), parts=r["run_parts"], startup_s=start,
+                                          steps=r.get("strategy_steps"))
     r.update(projection=grid_of("paper"), projection_v2=grid_of("paper-v2"), complete=True)
     save()
     log(bench_table(r))

@@ -35,9 +35,12 @@ def test_bench_cli_cpu_smoke(tmp_path):
     assert all(v > 0 for v in pj["parts_hours"].values()) and res["startup_seconds"] > 0
     assert abs(sum(pj["parts_hours"].values()) - pj["total_hours"]) < 1e-6*pj["total_hours"]
     md = js[0].with_suffix(".md").read_text()
-    # training, switches, parts, inference, fused training, the paper and paper-v2 projections
-    assert md.count("| unetr |") == 7 and "not a real projection" in md and "Projected `paper-v2` grid" in md
+    # training, switches, parts, inference, fused training, the paper and paper-v2 projections (by part, by strategy)
+    assert md.count("| unetr |") == 9 and "not a real projection" in md and "Projected `paper-v2` grid" in md
     assert "binary training, 3 models" in r.stdout and "| one by one ms / step |" in md
+    steps = res["strategy_steps"]["unetr"]             # each strategy's head: n, m + 1 and 1 channels
+    assert steps["multilabel"]["channels"] == 3 and steps["binary"]["channels"] == 1 and steps["multiclass"]["channels"] > 1
+    assert all(v["step_ms"] > 0 for v in steps.values()) and "fast step by strategy" in r.stdout
     v2 = res["projection_v2"]
     assert v2["preset"] == "paper-v2" and v2["parts_hours"]["validation"] >= pj["parts_hours"]["validation"] > 0
     assert "(b) cached" in r.stdout and "| startup |" in r.stdout and "channels_last" in r.stdout
