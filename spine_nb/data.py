@@ -201,14 +201,15 @@ FASTS = ("auto", "on", "off")
 FAST_ARCH = {a: dict(channels_last=a in ("vnet", "resnet50_unet"), compile=False, compile_mode="default", per_gpu=1)
              for a in ARCHS}
 # the n binary models fused (`07_train`: `FusedModels`, `fit_fused`) or one after another: sequential / fused time,
-# measured by `spine_nb bench`; None where not measured. Training: one step of all n = 3 models at 32x64x64, batch 1,
-# on 2 CPU cores (2026-12-01); on a GPU not measured yet. Inference: sliding windows over a volume, H100
+# measured by `bench_fused_training`; None where not measured. Training: one step of all n = 3 models at 32x64x64,
+# batch 1, on 2 CPU cores (2026-12-01; the mean of 6 steps for unet3d and unetr, of 2 for the others; UNETR's single
+# steps ranged 0.82x-1.26x); on a GPU not measured yet. Inference: sliding windows over a volume, H100
 # (bench/results/nvidia-h100-80gb-hbm3-2026-11-24.md; V-Net's fused windows ran out of memory).
 FUSED_BINARY = dict(
-    unet3d=dict(train_cpu=1.79, train_cuda=None, infer_cuda=1.22),
+    unet3d=dict(train_cpu=1.86, train_cuda=None, infer_cuda=1.22),
     vnet=dict(train_cpu=0.64, train_cuda=None, infer_cuda=None),
     resnet50_unet=dict(train_cpu=0.88, train_cuda=None, infer_cuda=0.89),
-    unetr=dict(train_cpu=1.08, train_cuda=None, infer_cuda=None),
+    unetr=dict(train_cpu=1.26, train_cuda=None, infer_cuda=None),
     swin_unetr=dict(train_cpu=0.74, train_cuda=None, infer_cuda=None))
 
 def fusing_pays(arch: str, device, stage: str = "train") -> bool:
