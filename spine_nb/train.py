@@ -274,6 +274,11 @@ def _train_data(cfg: RunConfig, cases: list, encoder, device, fast: bool, dtype)
         return ResidentData(cases, encoder, cfg.roi, cfg.crop, device, dtype), None
     return None, train_dataset(cases, encoder, cfg.roi, cfg.crop)
 
+def _mark_non_finite(first_bad: torch.Tensor, loss: torch.Tensor, step: int) -> torch.Tensor:
+    "The first batch whose loss (one per model when fused) is not finite, kept on the device: no host sync per step."
+    bad = (first_bad < 0) & ~torch.isfinite(loss)
+    return torch.where(bad, torch.full_like(first_bad, step), first_bad)
+
 class _RunBook:
     "What `fit` keeps of one run between epochs: history, seconds, checkpoints, `history.csv`, in the run's folder."
     def __init__(self, cfg: RunConfig, data: RunData, out_dir, device):
@@ -380,8 +385,7 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
                 scaler.step(opt)
                 scaler.update()
                 total += loss.detach()
-                bad = (first_bad < 0) & ~torch.isfinite(loss.detach())
-                first_bad = torch.where(bad, torch.full_like(first_bad, steps), first_bad)
+                first_bad = _mark_non_finite(first_bad, loss.detach(), steps)
                 steps += 1
         if cuda: torch.cuda.synchronize(device)
         if int(first_bad) >= 0: raise book.diverged(epoch, int(first_bad))
@@ -507,8 +511,7 @@ def fit_fused(members: list, progress: bool = True) -> list[pd.DataFrame]:
                 losses.sum().backward()                 # model k's weights get only loss k's gradient
                 opt.step()
                 total += losses.detach()
-                bad = (first_bad < 0) & ~torch.isfinite(losses.detach())
-                first_bad = torch.where(bad, torch.full_like(first_bad, steps), first_bad)
+                first_bad = _mark_non_finite(first_bad, losses.detach(), steps)
                 steps += 1
         if cuda: torch.cuda.synchronize(device)
         for k, b in enumerate(books):

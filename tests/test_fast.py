@@ -92,3 +92,19 @@ def test_fused_binary_training_equals_separate_training_in_float64(tiny_phantom,
         np.testing.assert_array_equal(h_fused.val_score.isna(), h_apart.val_score.isna())
         cfg = json.loads((fused/"config.json").read_text()) if (fused/"config.json").is_file() else None
         if apart.name == "Disc bulging": assert cfg and cfg["pathology"] == "Disc bulging"    # written by fused_members
+
+def test_fused_group_that_diverges_stops_naming_the_run(tmp_path, monkeypatch):
+    "A non-finite loss in a fused group stops it with the error `fit` gives, naming that run's folder; nothing is kept."
+    from spine_nb.core import SpineError
+    from spine_nb.data import prepare_data
+    from spine_nb.phantom import make_phantom
+    from spine_nb.train import fit_fused, fused_members
+    monkeypatch.setenv("SPINE_NB_CACHE", str(tmp_path/"cache"))
+    data = make_phantom(tmp_path/"p", cases=4, seed=0, size="tiny", progress=False)
+    cfg = RunConfig(data_dir=str(data), strategy="binary", pathology="Disc bulging", pathology_set="disc3",
+                    roi=(32, 32, 32), epochs=1, batch_size=1, lr=1e30, fuse_binary=True, out_dir=str(tmp_path/"b"),
+                    fuse_with=json.dumps({"Disc herniation": str(tmp_path/"h")}))
+    import re
+    with pytest.raises(SpineError, match=re.escape(str(tmp_path)) + r"/[bh]: non-finite training loss at epoch 1, batch \d+"):
+        fit_fused(fused_members(cfg, prepare_data(cfg), cfg.out_dir), progress=False)
+    assert not (tmp_path/"b"/"checkpoints"/"last.pt").exists() and not (tmp_path/"h"/"history.csv").exists()
