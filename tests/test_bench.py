@@ -5,15 +5,15 @@ from conftest import BIN
 
 def test_bench_cli_cpu_smoke(tmp_path):
     out = tmp_path/"results"
-    # one architecture, a transformer (`nbs/13_bench` runs the 3D U-Net): the code is the same for all five and CI's time
-    # is short; the GPU bench runs all of them
+    # one architecture, the cheapest (UNETR took 85 s here): the code is the same for all five and CI's time is short;
+    # the GPU bench runs all of them
     r = subprocess.run([str(BIN/"spine_nb"), "bench", "--out", str(out), "--k-arch", "none", "--device", "cpu",
-                        "--arch", "unetr"], capture_output=True, text=True, timeout=1200)
+                        "--arch", "unet3d"], capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     js = list(out.glob("cpu-*.json")); assert len(js) == 1
     res = json.loads(js[0].read_text())
     assert "CPU smoke test" in res["label"]
-    assert set(res["training"]) == {"unetr"}
+    assert set(res["training"]) == {"unet3d"}
     for arch, t in res["training"].items():
         assert t["naive"]["volumes_per_s"] > 0 and t["fast"]["volumes_per_s"] > 0, arch
         assert 0 <= t["fast"]["data_wait_share"] < 1 and t["flops_per_step"] > 0, arch
@@ -28,7 +28,7 @@ def test_bench_cli_cpu_smoke(tmp_path):
         p = res["run_parts"][arch]
         assert p["validate_seconds_per_volume"] > 0 and p["host_validate_seconds_per_volume"] > 0, arch
         assert p["last_checkpoint_mb"] > p["best_checkpoint_mb"] > 0, arch       # last.pt holds the optimizer too
-    f = res["fused_training"]["unetr"]                  # the n binary models trained one by one and fused
+    f = res["fused_training"]["unet3d"]                  # the n binary models trained one by one and fused
     assert f["n"] == 3 and f["sequential_step_ms"] > 0 and f["fused_step_ms"] > 0 and f["sequential_over_fused"] > 0
     pj = res["projection"]                              # the projection has all its parts, each measured
     assert list(pj["parts_hours"]) == ["training", "validation", "test", "checkpoints", "startup"]
@@ -36,9 +36,9 @@ def test_bench_cli_cpu_smoke(tmp_path):
     assert abs(sum(pj["parts_hours"].values()) - pj["total_hours"]) < 1e-6*pj["total_hours"]
     md = js[0].with_suffix(".md").read_text()
     # training, switches, parts, inference, fused training, the paper and paper-v2 projections (by part, by strategy)
-    assert md.count("| unetr |") == 9 and "not a real projection" in md and "Projected `paper-v2` grid" in md
+    assert md.count("| unet3d |") == 9 and "not a real projection" in md and "Projected `paper-v2` grid" in md
     assert "binary training, 3 models" in r.stdout and "| one by one ms / step |" in md
-    steps = res["strategy_steps"]["unetr"]             # each strategy's head: n, m + 1 and 1 channels
+    steps = res["strategy_steps"]["unet3d"]             # each strategy's head: n, m + 1 and 1 channels
     assert steps["multilabel"]["channels"] == 3 and steps["binary"]["channels"] == 1 and steps["multiclass"]["channels"] > 1
     assert all(v["step_ms"] > 0 for v in steps.values()) and "fast step by strategy" in r.stdout
     v2 = res["projection_v2"]

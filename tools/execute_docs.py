@@ -4,7 +4,7 @@ Cells flagged slow, gpu or browser (settings.ini `tst_flags`) are skipped, as un
 dropped (no widget state is saved, so a reader would see an error instead of the static picture beside it). Run
 `nbdev_clean` afterwards; it keeps outputs (`clear_all = False`).
 """
-import json, sys, time
+import os, shutil, sys, tempfile, time
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -26,7 +26,17 @@ def execute(name: str, timeout: int = 900) -> float:
     run = nbformat.v4.new_notebook(metadata=nb.metadata)
     run.cells = [c for i, c in enumerate(nb.cells) if i not in skipped]
     t0 = time.time()
-    NotebookClient(run, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT/"nbs")}}).execute()
+    scratch = tempfile.mkdtemp(prefix=f"spine_nb_docs_{name}_")   # the kernel's temporary folders: gone afterwards
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = scratch
+    try:
+        client = NotebookClient(run, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(ROOT/"nbs")}})
+        client.execute()
+    finally:
+        if before is None: os.environ.pop("TMPDIR")
+        else: os.environ["TMPDIR"] = before
+        shutil.rmtree(scratch, ignore_errors=True)
     done = iter(run.cells)
     for i, cell in enumerate(nb.cells):
         if i in skipped: continue
