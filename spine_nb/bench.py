@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import ConfigError, SpineError, atomic_write_text, check_whole, comma_list, json_safe, save_checkpoint
+from .core import (ConfigError, SpineError, atomic_write_text, check_whole, comma_list, json_safe,
+                           save_checkpoint)
 from .spider import read_spider
 from .phantom import make_phantom
 from .labels import STRATEGIES, Codebook, channels, get_strategy

@@ -19,8 +19,8 @@ from monai.transforms import (Compose, DeleteItemsd, MapTransform, RandCropByPos
                               ResizeWithPadOrCropd, ScaleIntensityRangePercentilesd, SpatialPad, SpatialPadd)
 from torch.utils.data import DataLoader
 
-from .core import (DISC_OFFSET, N_DISCS, N_LABELS, ConfigError, SpineError, as_flag, check_choice, checksum_path,
-                           load_checkpoint, save_checkpoint, sha256sum)
+from .core import (DISC_OFFSET, N_DISCS, N_LABELS, ConfigError, SpineError, as_flag, check_choice,
+                           checksum_path, load_checkpoint, save_checkpoint, sha256sum)
 from .spider import Spider, read_case, read_spider
 from .phantom import make_phantom
 from .labels import Codebook, channels, disc_table, get_strategy
