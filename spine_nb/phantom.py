@@ -445,6 +445,5 @@ overview.csv rows are real T2 rows with this phantom's names and geometry: both 
 
 License and attribution: SPIDER is released under CC BY 4.0. Credit: J. W. van der Graaf et al., "Lumbar spine
 segmentation in MR images: a dataset and a public benchmark", Scientific Data 11, 264 (2024),
-doi:10.1038/s41597-024-03090-w
-data: Zenodo record 10159290.
+doi:10.1038/s41597-024-03090-w; data: Zenodo record 10159290.
 """
