@@ -360,7 +360,7 @@ def learning_curves(runs: list[dict], path=None):
     d = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["epoch", "val_score"])
     if not len(d): raise SpineError("learning_curves: no run has a validation score")
     strategies = [s for s in STRATEGY_ORDER if s in set(d.strategy)]
-    archs = [a for a in ARCHS if a in set(d.arch)]
+    archs = [a for a in ARCHS if a in set(d.arch)] + sorted(set(d.arch) - set(ARCHS))   # e.g. imported nnU-Net runs
     g = sns.relplot(d, x="epoch", y="val_score", row="strategy", col="arch", hue="loss", units="run", estimator=None,
                     kind="line", marker="o", markersize=3, row_order=strategies, col_order=archs, height=2.1,
                     aspect=1.25, palette="colorblind", facet_kws=dict(ylim=(0, 1), margin_titles=True))

@@ -19,7 +19,7 @@ from .data import FAST_ARCH
 
 # %% auto #0
 __all__ = ['DEMO_PHANTOM', 'DEMO_LEARN', 'DEMO_SHORT', 'DEMO_ONCE', 'DEMO_ROI', 'DEMO_SECONDS', 'DEMO_FULL', 'parser', 'main',
-           'demo_grid', 'demo_learn_epochs', 'demo_seconds', 'run_demo', 'full_grid']
+           'demo_grid', 'demo_learn_epochs', 'demo_seconds', 'demo_phantom', 'run_demo', 'full_grid']
 
 # %% ../nbs/11_cli.ipynb #d1a6d6d3
 def _phantom(a):
@@ -234,7 +234,7 @@ def demo_seconds(run: dict, cases: int = DEMO_PHANTOM["cases"]) -> float:
     if run["strategy"] == "multiclass": per_epoch *= DEMO_SECONDS["multiclass"].get(run["arch"], 1.0)
     return DEMO_SECONDS["start"][run["arch"]] + run["epochs"]*per_epoch
 
-def _demo_phantom(out: Path, cases: int) -> Path:
+def demo_phantom(out: Path, cases: int) -> Path:
     "The demo's phantom in `out/phantom`, made once; a phantom made by another demo version is an error, not reused."
     spec = json.dumps(dict(DEMO_PHANTOM, cases=cases), sort_keys=True)
     data, stamp = out/"phantom", out/"phantom"/"demo.json"
@@ -266,7 +266,7 @@ def run_demo(out=None, figures=None, cases: int | None = None, workers: int = 1,
     bar = tqdm(total=round(total), desc="demo", unit="s", disable=not progress,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, about {remaining} left {postfix}")
     with bar:
-        data = _demo_phantom(out, cases)
+        data = demo_phantom(out, cases)
         bar.update(DEMO_SECONDS["phantom"])
         table = run_sweep(runs, out/"runs", data, executor="local" if workers > 1 else "sequential", workers=workers,
                           cost=cost, bar=bar)

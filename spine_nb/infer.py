@@ -31,8 +31,8 @@ from .train import (RUN_KEYS, SW_OVERLAP, RunConfig, fit, fit_fused, fused_membe
                             resume_state, selection, slim_last_checkpoint)
 
 # %% auto #0
-__all__ = ['GROUP_KEYS', 'MAX_LEVELS', 'PALETTE', 'SPACING_FACTOR', 'predict_volume', 'truth_of', 'write_nifti', 'read_nifti',
-           'write_predictions', 'voxel_counts', 'anatomy_truth', 'train_spacing', 'evaluable_classes_of',
+__all__ = ['GROUP_KEYS', 'MAX_LEVELS', 'PALETTE', 'SPACING_FACTOR', 'predict_volume', 'center_box', 'truth_of', 'write_nifti',
+           'read_nifti', 'write_predictions', 'voxel_counts', 'anatomy_truth', 'train_spacing', 'evaluable_classes_of',
            'evaluate_test_split', 'run_pipeline', 'Run', 'group_key', 'is_run_path', 'resolve_runs', 'level_name',
            'levels_from_discs', 'level_report', 'level_agreement', 'grading_truth', 'overlay_rgba', 'output_suffix',
            'scan_name', 'slug', 'Prediction', 'report_markdown', 'report_figure', 'check_spacing', 'read_anatomy',
@@ -54,14 +54,21 @@ def predict_volume(model, image: torch.Tensor, cfg: RunConfig, device) -> tuple[
         t = ResizeWithPadOrCrop(roi)
         x = t(MetaTensor(image))
         probs = strategy.activate(model(x.as_tensor()[None].to(device)).float())[0].cpu()
-        ops = lambda: copy.deepcopy(x.applied_operations)   # inverse() consumes the record it undoes
-        back = t.inverse(MetaTensor(probs, applied_operations=ops())).as_tensor()
-        inside = t.inverse(MetaTensor(torch.ones((1,) + roi), applied_operations=ops())).as_tensor()[0] > 0
+        back = t.inverse(MetaTensor(probs, applied_operations=x.applied_operations)).as_tensor()
+    return back.numpy().astype(np.float32), center_box(image.shape[1:], roi)
+
+def center_box(shape, roi) -> tuple:
+    """The evaluated box of a `center` run on a volume of `shape` `(D, H, W)`: where MONAI's inverse of the centre
+    crop / pad to `roi` puts the ROI, three `(start, stop)` pairs."""
+    t = ResizeWithPadOrCrop(tuple(int(r) for r in roi))
+    x = t(MetaTensor(torch.zeros((1,) + tuple(int(s) for s in shape))))
+    inside = t.inverse(MetaTensor(torch.ones((1,) + tuple(x.shape[1:])),
+                                  applied_operations=x.applied_operations)).as_tensor()[0] > 0
     box = []
     for a in range(3):
         ix = np.flatnonzero(inside.any(dim=tuple(j for j in range(3) if j != a)))
         box.append((int(ix[0]), int(ix[-1]) + 1))
-    return back.numpy().astype(np.float32), tuple(box)
+    return tuple(box)
 
 def truth_of(case: dict, data: RunData, box=None) -> np.ndarray:
     "The true pathology map of a case `(n_run, D, H, W)` (channels of the run), restricted to `box` when given."
@@ -85,12 +92,13 @@ def read_nifti(path) -> np.ndarray:
     a = np.asarray(nib.load(str(path)).dataobj)
     return np.moveaxis(a, -1, 0) if a.ndim == 4 else a
 
-def write_predictions(probs: np.ndarray, masks: np.ndarray, cfg: RunConfig, codebook, affine, folder, name: str):
+def write_predictions(probs: np.ndarray, masks: np.ndarray, strategy, codebook, affine, folder, name: str):
     """A test volume's files: the pathology probabilities as uint8 (or the class map), the anatomy channels'
-    probabilities (a run with `anatomy=True`), and the decoded pathology masks (0/1)."""
+    probabilities (a run with `anatomy=True`), and the decoded pathology masks (0/1). `strategy`: the run's
+    `Strategy` (`RunConfig.label_strategy`)."""
     folder = Path(folder)
-    probs, anatomy = cfg.label_strategy.split_anatomy(probs)
-    if cfg.label_strategy.needs_codebook:
+    probs, anatomy = strategy.split_anatomy(probs)
+    if strategy.needs_codebook:
         classes = np.argmax(probs, 0).astype(np.uint8 if codebook.m < 255 else np.int16)
         write_nifti(classes, affine, folder/f"{name}_labels.nii.gz")
     else: write_nifti(np.round(probs*255).astype(np.uint8), affine, folder/f"{name}_prob.nii.gz")
@@ -162,7 +170,7 @@ def evaluate_test_split(cfg: RunConfig, data: RunData, out_dir, history: pd.Data
         if device.type == "cuda": torch.cuda.synchronize(device)
         seconds.append(time.time() - t0)
         masks = strategy.decode(probs, cb)
-        write_predictions(probs, masks, cfg, cb, c["affine"], out_dir/"predictions", c["name"])
+        write_predictions(probs, masks, strategy, cb, c["affine"], out_dir/"predictions", c["name"])
         s = score_volume(masks, truth_of(c, data), c["label"][0].numpy(), strategy.pathology_probs(probs, cb), box)
         per_class.append(s["per_class_dsc"][None])
         examples.append(s["example_dsc"])
@@ -258,6 +266,10 @@ class Run:
 
     def model(self, device="cpu"):
         "The run's selected network (`best.pt`) in eval mode on `device`, and the run's `RunConfig` on that device."
+        framework = self.config.get("framework", "spine_nb")
+        if framework != "spine_nb":
+            raise SpineError(f"{self.dir}: a run imported from {framework} (`14_nnunet`); its model is {framework}'s: "
+                             f"predict with its own commands ({framework} config in config.json)")
         cfg = RunConfig.from_dict(dict(self.config, device=str(device)))
         net = build_model(cfg.arch, cfg.out_channels(self.codebook), cfg.roi)
         net.load_state_dict(load_checkpoint(self.dir/"checkpoints"/"best.pt")["model"])
