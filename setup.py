@@ -45,7 +45,8 @@ setuptools.setup(
     entry_points={
         'console_scripts': cfg.get('console_scripts', '').split(),
         'nbdev': [f'{cfg.get("lib_path")}={cfg.get("lib_path")}._modidx:d'],
-        'spine_nb.commands': ['bench = spine_nb.bench:add_command',       # sub-commands of later stages (11_cli)
+        'spine_nb.commands': ['demo = spine_nb.demo:add_command',         # sub-commands of later stages (11_cli)
+                              'bench = spine_nb.bench:add_command',
                               'nnunet = spine_nb.nnunet:add_command'],
     },
     **setup_cfg)

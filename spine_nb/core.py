@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'TEMPLATES', 'SpineError',
-           'ConfigError', 'disk_full', 'atomic_path', 'remove_stale_temps', 'atomic_write_text', 'sha256sum',
-           'checksum_path', 'save_checkpoint', 'load_checkpoint', 'is_disc', 'as_flag', 'json_safe', 'check_choice',
-           'comma_list', 'check_whole', 'RunLocked', 'run_lock', 'read_json', 'keep_or_check', 'template_path']
+__all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'TEMPLATES', 'PLUGIN_ENV',
+           'PLUGIN_GROUP', 'SpineError', 'ConfigError', 'disk_full', 'atomic_path', 'remove_stale_temps',
+           'atomic_write_text', 'sha256sum', 'checksum_path', 'save_checkpoint', 'load_checkpoint', 'is_disc',
+           'as_flag', 'json_safe', 'check_choice', 'comma_list', 'check_whole', 'RunLocked', 'run_lock', 'read_json',
+           'keep_or_check', 'template_path', 'load_plugins']
 
 # %% ../nbs/00a_core.ipynb #876af4b2
 class SpineError(ValueError):
@@ -200,3 +201,25 @@ def template_path(name: str) -> Path:
     if not path.is_file():
         raise SpineError(f"{path}: template missing; reinstall spine_nb (in a clone: python tools/sync_templates.py)")
     return path
+
+# %% ../nbs/00a_core.ipynb #c3e028c7
+PLUGIN_ENV = "SPINE_NB_PLUGINS"           # comma-separated modules to import, e.g. my_lab.spine_extensions
+PLUGIN_GROUP = "spine_nb.plugins"         # entry points of installed packages (each loads a module)
+_plugins_loaded: set = set()
+
+def load_plugins() -> list[str]:
+    """Import the modules that extend spine_nb: those of `$SPINE_NB_PLUGINS` and the `spine_nb.plugins` entry points,
+    each once per process; their names. A module that cannot be imported is an error naming it."""
+    import importlib, importlib.metadata
+    for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        if ep.value not in _plugins_loaded:
+            ep.load()
+            _plugins_loaded.add(ep.value)
+    for name in (n.strip() for n in os.environ.get(PLUGIN_ENV, "").split(",")):
+        if not name or name in _plugins_loaded: continue
+        try: importlib.import_module(name)
+        except ImportError as e:
+            raise SpineError(f"${PLUGIN_ENV} names {name!r}, which cannot be imported ({e}); expected a module on "
+                             "PYTHONPATH that registers a strategy or an architecture") from None
+        _plugins_loaded.add(name)
+    return sorted(_plugins_loaded)

@@ -83,7 +83,7 @@ def example_dsc(pred, target) -> float:
     e = example_dsc_per_volume(pred, target)
     return float(np.nanmean(e)) if (~np.isnan(e)).any() else float("nan")
 
-# %% ../nbs/04_metrics.ipynb #3508eea9
+# %% ../nbs/04_metrics.ipynb #bb47b3c7
 def batch_scores(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Per-class DSC `(V, n)` and example-based DSC `(V,)` of boolean `(V, n, D, H, W)` tensors; float64, same device."
     if pred.shape != target.shape or pred.shape[1] > 127:
@@ -102,7 +102,6 @@ def batch_scores(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     ratio = 2*voxel_inter.float()/voxel_size.clamp(min=1)          # 0 where nothing is labelled
     example = ratio.sum(-1, dtype=torch.float64)/labelled.sum(-1)  # 0/0 = NaN for a volume with no labelled voxel
     return per_class, example
-
 
 # %% ../nbs/04_metrics.ipynb #8439f38a
 def multiclass_dsc(pred_labels, target_labels, m: int) -> np.ndarray:

@@ -7,13 +7,13 @@ from conftest import ROOT, BIN
 def runs(tiny_phantom, tmp_path_factory):
     "A multi-label run and a complete binary group (3 runs) on the `disc3` set, trained in-process for 2 epochs."
     from spine_nb.sweep import grid
-    from spine_nb.train import RUN_KEYS
-    from spine_nb.infer import run_pipeline
+
+    from spine_nb.train import run_pipeline
     d = tmp_path_factory.mktemp("analysis"); os.environ["SPINE_NB_CACHE"] = str(d/"cache")
     g = grid("paper", strategies=["multilabel", "binary"], archs=["unet3d"], losses=["dicefocal"], pathology_set="disc3",
              epochs=2, lr=3e-3, roi=[16, 64, 64], batch_size=4, val_every=1)
     assert len(g) == 4
-    for r in g: run_pipeline(**{k: v for k, v in r.items() if k in RUN_KEYS}, data_dir=str(tiny_phantom), out_dir=str(d/"runs"/r["run_id"]))
+    for r in g: run_pipeline(**{k: v for k, v in r.items() if k != "run_id"}, data_dir=str(tiny_phantom), out_dir=str(d/"runs"/r["run_id"]))
     return d/"runs"
 
 def test_binary_merge_is_the_stack_of_the_n_predictions(runs):

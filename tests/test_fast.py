@@ -1,12 +1,12 @@
-"The fast path (spine_nb.fast) trains like the plain path: same batches, same loss trajectory on a CPU; resumable."
+"The fast path (12_fast) trains like the plain path: same batches, same loss trajectory on a CPU; resumable."
 import json
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from spine_nb.core import ConfigError
-from spine_nb.infer import run_pipeline
-from spine_nb.train import RunConfig
+from spine_nb.train import run_pipeline
+from spine_nb.config import RunConfig
 
 def _losses(out):
     return pd.read_csv(out/"history.csv")["loss"].to_numpy()

@@ -14,7 +14,7 @@ def _target(strategy, shape, g):
 
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_every_arch_and_strategy_forward_backward(arch):
-    k = ARCHS[arch]["multiple"]; roi = (k, 2*k, 2*k)         # the smallest ROI each architecture accepts
+    k = ARCHS[arch].multiple; roi = (k, 2*k, 2*k)         # the smallest ROI each architecture accepts
     for strategy in STRATEGIES:
         torch.manual_seed(0); g = torch.Generator().manual_seed(0)
         net = build_model(arch, out_channels(strategy, N, M), roi).train()

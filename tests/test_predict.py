@@ -1,4 +1,4 @@
-"`spine_nb predict` and `spine_nb.infer.level_report`: levels, geometry, formats, binary groups, bad input."
+"`spine_nb predict` and `spine_nb.predict.level_report`: levels, geometry, formats, binary groups, bad input."
 import contextlib, io, json, locale, shutil, subprocess, warnings
 from pathlib import Path
 
@@ -10,7 +10,8 @@ import SimpleITK as sitk
 from conftest import BIN
 from spine_nb.cli import main
 from spine_nb.core import DISC_LEVELS, is_disc
-from spine_nb.infer import level_report, levels_from_discs, predict, run_pipeline
+from spine_nb.predict import level_report, levels_from_discs, predict
+from spine_nb.train import run_pipeline
 from spine_nb.labels import channels, disc_table, pathology_map
 from spine_nb.phantom import make_phantom
 from spine_nb.spider import GRADING_COLUMNS, Volume, keep_locale, read_spider, read_volume

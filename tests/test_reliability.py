@@ -9,11 +9,11 @@ import SimpleITK as sitk
 from conftest import BIN, ROOT
 from spine_nb.cli import main
 from spine_nb.core import SpineError, load_checkpoint, save_checkpoint
-from spine_nb.infer import run_pipeline
+from spine_nb.train import run_pipeline
 from spine_nb.phantom import make_phantom
 from spine_nb.spider import read_case
 from spine_nb.sweep import execute_run, grid, grid_table
-from spine_nb.train import RunConfig
+from spine_nb.config import RunConfig
 
 TINY = ["--strategy", "multilabel", "--arch", "unet3d", "--set", "pathology_set=disc3", "--set", "epochs=1",
         "--set", "roi=16,64,64", "--set", "batch_size=4"]

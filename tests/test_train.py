@@ -96,7 +96,8 @@ def test_bad_config_fails_before_any_data_is_read(tmp_path):
 def test_stop_after_then_resume_in_process(tiny_phantom, tmp_path, monkeypatch):
     "fit() in slices of one epoch ends bit-identical to fit() in one go (CPU): random crops, sliding-window validation, binary."
     monkeypatch.setenv("SPINE_NB_CACHE", str(tmp_path/"cache"))
-    from spine_nb.train import RunConfig, fit
+    from spine_nb.config import RunConfig
+    from spine_nb.train import fit
     from spine_nb.data import prepare_data
     kw = dict(data_dir=str(tiny_phantom), strategy="binary", pathology="Disc bulging", epochs=3, roi=(16, 64, 64), crop="random",
               inference="sliding_window", val_every=2)

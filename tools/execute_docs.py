@@ -10,7 +10,7 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ["01_phantom", "06_data", "07_train", "07b_infer", "09_analysis", "10_viewer"]
+DOCS = ["01_phantom", "06_data", "07_train", "07c_predict", "09_analysis", "10_viewer", "14_nnunet"]
 SKIP_FLAGS = ("slow", "gpu", "browser")
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
