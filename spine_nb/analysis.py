@@ -485,7 +485,8 @@ def figure4(results: pd.DataFrame, path=None):
     m = sorted({int(v) for v in r.m.dropna()}) if "m" in r else []
     regions, precisions = ", ".join(sorted(set(r.eval_region))), ", ".join(sorted(set(r.precision)))
     seeds = sorted({s for s in r.seeds if "," in str(s)}) if "seeds" in r else []
-    smoke = ("; mean over seeds " + " / ".join(seeds) if seeds else "") + ("; hatched: smoke run (fewer epochs than it needs to learn)" if r.get("smoke", pd.Series()).any() else "")
+    smoke = "; hatched: smoke run (fewer epochs than it needs to learn)" if r.get("smoke", pd.Series()).any() else ""
+    smoke = ("; mean over seeds " + " / ".join(seeds) if seeds else "") + smoke
     fig.suptitle(f"evaluated on: {regions}; precision: {precisions}"
                  + (f"; multi-class m = {', '.join(map(str, m))} (training split)" if m else "") + smoke, fontsize=9)
     fig.tight_layout()

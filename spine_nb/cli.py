@@ -95,6 +95,7 @@ def _sweep(a):
     for r in t[t.status == "failed"].itertuples(): print(f"  failed {r.run_id}: {r.error}")
     if counts.get("failed"): sys.exit(1)
 
+# %% ../nbs/11_cli.ipynb #7a357550
 def _add_sweep(sub):
     sw = sub.add_parser("sweep", help="run the grid strategy x arch x loss (x pathology) as papermill runs; resumable")
     sw.add_argument("--preset", default="paper", choices=list(PRESETS), help="the protocol (default paper)")

@@ -97,7 +97,7 @@ def key_names(kind: str) -> list[str]:
 @dataclass(frozen=True)
 class RunConfig:
     "One run: what defines its result (`key_names`) and how it runs here. Checked when made; no file is read."
-    data_dir: str = identity_key("")        # a SPIDER folder (the notebook's smoke run: a tiny phantom in the run folder)
+    data_dir: str = identity_key("")        # a SPIDER folder (the notebook's smoke run: a tiny phantom in its folder)
     out_dir: str = ""                       # the run's folder; empty: a new temporary folder
     strategy: str = run_key("multilabel")   # a name in `labels.STRATEGIES`
     pathology: str = run_key("")            # one model per pathology (binary): its pathology

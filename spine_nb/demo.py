@@ -132,8 +132,8 @@ def run_demo(out=None, figures=None, cases: int | None = None, workers: int = 1,
 # %% ../nbs/11b_demo.ipynb #643a3514
 def add_command(sub):
     "Add `spine_nb demo` to the `spine_nb` sub-command parsers `sub` (the `spine_nb.commands` entry point)."
-    de = sub.add_parser("demo", help="phantom + a reduced grid (all strategies, archs, losses) + the analysis: figure 4 "
-                                     "on a CPU")
+    de = sub.add_parser("demo", help="phantom + a reduced grid (all strategies, archs, losses) + the analysis: "
+                                     "figure 4 on a CPU")
     de.add_argument("--full", action="store_true",
                     help="the positive control: all 45 configurations trained to learn (about 90 min on 2 cores)")
     de.add_argument("--out", default=None, help="folder for the phantom, the runs and the executed analysis (default "

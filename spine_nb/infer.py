@@ -146,8 +146,8 @@ def score_case(net, c: dict, cfg: RunConfig, data: RunData, device, folder) -> d
     out = dict(record=record, per_class=s["per_class_dsc"][None], calls=s["calls"].assign(series=c["name"]))
     if cb is not None:
         classes = true_classes(c, data, box)
-        out.update(native=multiclass_dsc(np.argmax(probs, 0), classes, cb.m), present={int(k) for k in np.unique(classes)
-                                                                                      if k > 0})
+        present = {int(k) for k in np.unique(classes) if k > 0}
+        out.update(native=multiclass_dsc(np.argmax(probs, 0), classes, cb.m), present=present)
     anatomy = strategy.split_anatomy(probs)[1]
     if anatomy is not None:                   # the anatomy channels: a DSC of their own, in the same region
         keep = box_mask(anatomy.shape[1:], box)

@@ -107,7 +107,7 @@ def _case_geometry(size: str, rng, overview_t2: pd.DataFrame):
 
 # %% ../nbs/01_phantom.ipynb #8875dfa8
 def _spine(g: pd.DataFrame, size: str, rng, rng_p, overview_t2) -> dict:
-    "The case's grid and its spine: level heights, the curve, each level's frames (`fv` vertebra, `fd` disc), the sacrum."
+    "The case's grid and its spine: level heights, the curve, each level's frames (`fv` vertebra, `fd` disc), sacrum."
     D, H, W, sp_d, sp_h, sp_w = _case_geometry(size, rng, overview_t2)
     Hmm, Wmm = H*sp_h, W*sp_w
     n_levels = int(g["IVD label"].max())
@@ -189,7 +189,8 @@ def _canal_and_sacrum(cv: _Canvas, sp: dict):
     levels, scale, depth, canal_d, canal_w = sp["levels"], sp["scale"], sp["depth"], sp["canal_d"], sp["canal_w"]
     c = depth/2 + 1.5 + canal_d/2
     tube = lambda v: ((v[None] - c)/(canal_d/2))**2 + (cv.lateral()/(canal_w/2))**2 <= 1
-    for f, hu in [(sp["sacrum"], 30*scale)] + [(L["fd"], L["hd"]) for L in levels] + [(L["fv"], L["hv"]) for L in levels]:
+    frames = [(sp["sacrum"], 30*scale)] + [(L["fd"], L["hd"]) for L in levels] + [(L["fv"], L["hv"]) for L in levels]
+    for f, hu in frames:
         sl = cv.box(f, hu + depth + canal_d)
         u, v = cv.uv(f, sl)
         cv.paint(sl, (np.abs(u) <= hu/2 + 1.0)[None] & tube(v), TISSUE_INDEX["csf"], 100)

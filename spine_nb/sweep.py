@@ -44,7 +44,8 @@ def grid(preset: str = "paper", strategies=None, archs=None, losses=None, pathol
     S, A = pick("strategy", strategies, strategy_names()), pick("arch", archs, arch_names())
     L = pick("loss", losses, LOSSES)
     P = pick("pathology", pathologies, names)
-    seeds = [base.get("seed", 42)] if seeds is None else [check_whole("seed", s, 0) for s in (comma_list(seeds) if isinstance(seeds, str) else seeds)]
+    given = comma_list(seeds) if isinstance(seeds, str) else seeds
+    seeds = [base.get("seed", 42)] if given is None else [check_whole("seed", s, 0) for s in given]
     split = dict(split_seed=base.get("seed", 42)) if seeds != [base.get("seed", 42)] else {}
     runs = []
     for seed, s in itertools.product(seeds, S):

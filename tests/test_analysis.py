@@ -50,4 +50,4 @@ def test_analysis_notebook_through_papermill(runs, tmp_path):
     assert (res[res.metric == "macro_dsc"].ci_low <= res[res.metric == "macro_dsc"].value + 1e-12).all()
     for f in ("figure4.png", "pathology_dsc.png", "cost.png"): assert (tmp_path/"fig"/f).stat().st_size > 10_000, f
     summary = (runs/"summary.md").read_text()
-    assert "Best configuration per strategy" in summary and "Multi-label vs binary" in summary
+    assert "Best configuration per strategy" in summary and "**multilabel vs binary, macro dsc**" in summary
