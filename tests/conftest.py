@@ -30,14 +30,11 @@ def temp_folder_of_the_session(tmp_path_factory):
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ[_var] = "1"
 
-# The files whose tests share a trained fixture run on one worker each (pytest.ini: --dist loadgroup); the rest are
-# dealt out test by test. The longest go first so that no worker waits for one long file at the end.
+# The files whose tests share a trained fixture run on one worker each (their `pytestmark`, pytest.ini: --dist
+# loadgroup); the rest are dealt out test by test. Those files go first, so that no worker waits for one at the end.
 SHARED = ["test_nnunet", "test_sweep", "test_reliability", "test_train", "test_predict", "test_analysis"]
 
 def _module(item) -> str: return item.module.__name__.rsplit(".", 1)[-1]
 
-@pytest.hookimpl(tryfirst=True)          # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if _module(item) in SHARED: item.add_marker(pytest.mark.xdist_group(_module(item)))
     items.sort(key=lambda item: SHARED.index(_module(item)) if _module(item) in SHARED else len(SHARED))
