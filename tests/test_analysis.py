@@ -2,7 +2,6 @@
 import json, os, subprocess
 import numpy as np, pandas as pd, pytest
 from conftest import ROOT, BIN
-pytestmark = pytest.mark.xdist_group("test_analysis")   # its tests share a trained fixture: one worker
 
 @pytest.fixture(scope="module")
 def runs(tiny_phantom, tmp_path_factory):

@@ -5,7 +5,6 @@ import json, os, shutil, subprocess
 import pandas as pd
 import pytest
 from conftest import ROOT, BIN
-pytestmark = pytest.mark.xdist_group("test_nnunet")   # its tests share a trained fixture: one worker
 
 SMOKE = "nnUNetTrainer_spine_nb_smoke"
 

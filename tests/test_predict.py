@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-pytestmark = pytest.mark.xdist_group("test_predict")   # its tests share a trained fixture: one worker
 
 from conftest import BIN
 from spine_nb.cli import main

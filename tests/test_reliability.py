@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-pytestmark = pytest.mark.xdist_group("test_reliability")   # its tests share a trained fixture: one worker
 
 from conftest import BIN, ROOT
 from spine_nb.cli import main

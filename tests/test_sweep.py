@@ -2,7 +2,6 @@
 import json, os, signal, subprocess, sys, time
 import pytest
 from conftest import ROOT, BIN
-pytestmark = pytest.mark.xdist_group("test_sweep")   # its tests share a trained fixture: one worker
 
 from spine_nb.sweep import grid, run_id, run_sweep
 

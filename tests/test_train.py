@@ -2,7 +2,6 @@
 import json, os, signal, subprocess, time
 import numpy as np, nibabel as nib, pandas as pd, pytest, torch
 from conftest import ROOT, BIN
-pytestmark = pytest.mark.xdist_group("test_train")   # its tests share a trained fixture: one worker
 
 PARAMS = dict(strategy="multilabel", arch="unet3d", loss="dice", epochs=4, roi="16,64,64", batch_size=2, val_every=1)
 
