@@ -24,18 +24,3 @@ def temp_folder_of_the_session(tmp_path_factory):
     else: os.environ["TMPDIR"] = before
     tempfile.tempdir = None
     shutil.rmtree(tmp, ignore_errors=True)
-
-# Two test workers on two cores (pytest.ini: -n 2): each worker, and the kernels, sweeps and nnU-Net commands it starts,
-# computes on one thread, so that the two workers do not ask for four cores.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ[_var] = "1"
-
-# Each test file runs on one worker (pytest.ini: --dist loadfile), so a file's shared trained fixture is made once
-# (xdist 3.8's --dist loadgroup did not group under pytest 9 here: the nnU-Net fixture trained on both workers). The
-# longest files go first, so that no worker waits for one of them at the end.
-LONGEST = ["test_notebooks", "test_nnunet", "test_sweep", "test_reliability", "test_fast", "test_train", "test_predict"]
-
-def _module(item) -> str: return item.module.__name__.rsplit(".", 1)[-1]
-
-def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: LONGEST.index(_module(item)) if _module(item) in LONGEST else len(LONGEST))
