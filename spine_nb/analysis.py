@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from .core import SpineError, atomic_path, read_json
+from .core import SpineError, atomic_path, execute_template, read_json
 from .labels import channels, get_strategy, strategy_names
 from .metrics import class_means, diagnosis_metrics, macro_of, pooled_dsc, score_volume
 from .models import arch_names
@@ -21,12 +21,12 @@ from .infer import evaluable_classes_of, voxel_counts
 from .run import Run
 
 # %% auto #0
-__all__ = ['QUANTITY', 'strategy_order', 'load_runs', 'volume_table', 'in_group', 'binary_groups', 'merge_binary', 'bootstrap_ci',
-           'paired_wilcoxon', 'paired_bootstrap_ci', 'holm', 'truth_present', 'replicate_macro', 'macro_ci',
-           'paired_macro_differences', 'paired_macro_ci', 'bootstrap_p', 'seed_bootstrap_ci', 'seed_macro_ci',
-           'by_configuration', 'seed_tables', 'seed_average', 'seed_spread', 'summarise', 'not_evaluable',
-           'ml_vs_binary', 'mark_smoke', 'figure4', 'pathology_heatmap', 'cost_figure', 'learning_curves',
-           'study_table', 'seed_sentence', 'summary_markdown']
+__all__ = ['QUANTITY', 'strategy_order', 'load_runs', 'volume_table', 'in_group', 'binary_groups', 'merge_binary', 'skipped_runs',
+           'bootstrap_ci', 'paired_wilcoxon', 'paired_bootstrap_ci', 'holm', 'truth_present', 'replicate_macro',
+           'macro_ci', 'paired_macro_differences', 'paired_macro_ci', 'bootstrap_p', 'seed_bootstrap_ci',
+           'seed_macro_ci', 'by_configuration', 'seed_tables', 'seed_average', 'seed_spread', 'summarise',
+           'not_evaluable', 'ml_vs_binary', 'mark_smoke', 'figure4', 'pathology_heatmap', 'cost_figure',
+           'learning_curves', 'study_table', 'seed_sentence', 'summary_markdown', 'analyze_runs']
 
 # %% ../nbs/09_analysis.ipynb #5856680e
 def strategy_order(present) -> list:
@@ -110,6 +110,31 @@ def merge_binary(group: list[dict]) -> dict:
                 per_class_dsc=dict(zip(names, class_means(pcd))), multiclass_macro_dsc=None, per_volume=rows,
                 diagnosis=diagnosis_metrics(pd.concat(calls, ignore_index=True), names).to_dict(orient="records"),
                 cost=cost, run_dir=None, run_ids=[Path(m["run_dir"]).name for m in group])
+
+# %% ../nbs/09_analysis.ipynb #ebef375e
+def _why_not_finished(run_dir: Path) -> str:
+    "A run folder without metrics.json, in words: its status, and its error when one was recorded."
+    st = read_json(run_dir/"status.json") if (run_dir/"status.json").is_file() else {}
+    status = st.get("status") or ("started" if (run_dir/"checkpoints").is_dir() else "new")
+    return f"not finished ({status})" + (f": {st['error']}" if st.get("error") else "")
+
+def skipped_runs(runs_dir, runs: list[dict]) -> pd.DataFrame:
+    """The folders of `runs_dir` that `runs` (what `load_runs` read) leaves out of the analysis, each with the reason:
+    columns `run`, `reason`; `figures` and hidden folders are not runs and are not listed."""
+    rows = []
+    for d in sorted(p for p in Path(runs_dir).iterdir() if p.is_dir() and p.name[0] != "." and p.name != "figures"):
+        if (d/"metrics.json").is_file(): continue
+        is_run = (d/"config.json").is_file() or (d/"status.json").is_file()
+        rows.append(dict(run=d.name, reason=_why_not_finished(d) if is_run else "not a run folder (no config.json)"))
+    whole = {m["run_dir"] for ms in binary_groups(runs).values() for m in ms}
+    held = {}
+    for m in runs:
+        if in_group(m): held.setdefault(group_key(m["config"]), set()).add(m["config"]["pathology"])
+    for m in runs:
+        if in_group(m) and m["run_dir"] not in whole:
+            missing = [p for p in channels(m["config"]["pathology_set"]) if p not in held[group_key(m["config"])]]
+            rows.append(dict(run=Path(m["run_dir"]).name, reason=f"binary group without a finished run of {missing}"))
+    return pd.DataFrame(rows, columns=["run", "reason"])
 
 # %% ../nbs/09_analysis.ipynb #06f395eb
 def bootstrap_ci(d: np.ndarray, stat, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
@@ -636,3 +661,27 @@ def summary_markdown(results: pd.DataFrame, tests: pd.DataFrame, spread: pd.Data
                      f"{int((pairs.p_holm < 0.05).sum())} of {len(pairs)}. Verdict: {verdict}.{seeds}")
         lines.append("")
     return "\n".join(lines)
+
+# %% ../nbs/09_analysis.ipynb #1565dea5
+def analyze_runs(runs_dir, figures_dir=None, n_boot: int = 1000, learn_epochs: int = 0,
+                 kernel: str = "python3") -> dict:
+    """The analysis template over `runs_dir` through papermill: `RUNS/analysis.ipynb` (the executed notebook),
+    `results.csv`, `summary.md`, `skipped_runs.csv` and the figures (in `figures_dir`, default `RUNS/figures`);
+    returns their paths. An error of the notebook is a `SpineError` naming its executed copy."""
+    import papermill as pm
+    runs_dir = Path(runs_dir).resolve()
+    if not runs_dir.is_dir(): raise SpineError(f"runs_dir {runs_dir}: no such folder")
+    figures = Path(figures_dir).resolve() if figures_dir else runs_dir/"figures"
+    params = dict(runs_dir=str(runs_dir), figures_dir=str(figures), n_boot=int(n_boot), learn_epochs=learn_epochs)
+    done, failed = runs_dir/"analysis.ipynb", runs_dir/"analysis-failed.ipynb"
+    running = runs_dir/".analysis.running.ipynb"
+    try:
+        execute_template("analysis", running, params, runs_dir, kernel)
+    except pm.PapermillExecutionError as e:
+        running.replace(failed)
+        raise SpineError(f"the analysis of {runs_dir} failed: {e.ename}: {e.evalue} (its executed notebook: "
+                         f"{failed})") from None
+    running.replace(done)
+    failed.unlink(missing_ok=True)
+    return dict(notebook=done, results=runs_dir/"results.csv", summary=runs_dir/"summary.md",
+                skipped=runs_dir/"skipped_runs.csv", figures=sorted(figures.glob("*.png")))

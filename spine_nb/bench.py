@@ -23,13 +23,14 @@ from .data import (ResidentData, RunData, TargetEncoder, ValidationSet, case_ite
                            prep_transforms, train_dataset, train_transforms)
 from .infer import predict_volume, truth_of
 from .train import FusedModels, run_separately, validate
+from .sweep import PARTS, device_slug, run_seconds
 
 # %% auto #0
-__all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'PARTS', 'CPU_LABEL',
-           'peak_flops', 'device_slug', 'naive_loop', 'cached_loop', 'switched', 'fast_loop', 'step_flops',
-           'bench_training', 'bench_inference', 'bench_run_parts', 'startup_seconds', 'bench_fused_training',
-           'strategy_encoders', 'bench_strategy_steps', 'bench_concurrency', 'run_seconds', 'project_grid',
-           'check_projection', 'bench_table', 'run_bench', 'project_file', 'add_command']
+__all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'CPU_LABEL', 'peak_flops',
+           'naive_loop', 'cached_loop', 'switched', 'fast_loop', 'step_flops', 'bench_training', 'bench_inference',
+           'bench_run_parts', 'startup_seconds', 'bench_fused_training', 'strategy_encoders', 'bench_strategy_steps',
+           'bench_concurrency', 'project_grid', 'check_projection', 'bench_table', 'run_bench', 'project_file',
+           'add_command']
 
 # %% ../nbs/13_bench.ipynb #341d9f89
 GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=12, rounds=2, warmup=4, cases=40,
@@ -48,11 +49,6 @@ def peak_flops(device: torch.device) -> float | None:
     if device.type != "cuda": return None
     name = torch.cuda.get_device_name(device)
     return next((v for k, v in PEAK_BF16.items() if k in name), None)
-
-def device_slug(device: torch.device) -> str:
-    "File-name form of the device: `nvidia-h100-80gb-hbm3`, or `cpu`."
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 # %% ../nbs/13_bench.ipynb #53af478c
 def _sync(device):
@@ -480,29 +476,6 @@ def bench_concurrency(arch: str, data_dir, s: dict, device) -> dict:
             out[k] = k*s["k_steps"]*s["batch_size"]/max(res.values())
     base = out[s["ks"][0]]
     return {f"k={k}": dict(volumes_per_s=v, vs_k1=v/base) for k, v in out.items()}
-
-# %% ../nbs/13_bench.ipynb #1e6c57c0
-PARTS = ("training", "validation", "test", "checkpoints", "startup")
-
-def run_seconds(t: dict, pa: dict, infer: dict, epochs: int, val_every: int, batch_size: int, split,
-                sliding: bool = False, startup_s: float = 0.0, step_ms: float | None = None) -> dict:
-    """Seconds of one run by part, from the bench's measurements of its architecture: `t` training, `pa` run parts,
-    `infer` inference; `split` the (train, val, test) volumes; `sliding`: validation and test by sliding windows."""
-    n_train, n_val, n_test = split
-    step_s = (step_ms or t["fast"]["step_ms"])/1000*(batch_size/t.get("batch_size", batch_size))
-    vol_s = (pa.get("validate_seconds_per_volume") or pa.get("host_validate_seconds_per_volume")
-             or infer["multilabel"])                                      # else the forward alone
-    host_s = pa.get("host_validate_seconds_per_volume") or vol_s          # the test: predicted and scored on the host
-    if sliding:                    # the whole volume by windows: what its forward costs more than one window's
-        more = max(0.0, infer["sw_multilabel"] - infer["multilabel"])
-        vol_s, host_s = vol_s + more, host_s + more
-    n_val_rounds = epochs//val_every + (epochs % val_every > 0)           # and at the last epoch
-    return dict(training=epochs*math.ceil(n_train/batch_size)*step_s,
-                validation=n_val_rounds*n_val*vol_s,
-                test=n_test*host_s,
-                checkpoints=n_val_rounds*(pa.get("last_checkpoint_seconds", 0.0)
-                                          + pa.get("best_checkpoint_seconds", 0.0)),
-                startup=startup_s)
 
 # %% ../nbs/13_bench.ipynb #03716306
 def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "paper", n_pathologies: int = 9,

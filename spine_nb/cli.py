@@ -8,15 +8,18 @@ from __future__ import annotations
 import argparse, difflib, importlib.metadata, sys
 from pathlib import Path
 
-from .core import SpineError, comma_list
+import pandas as pd
+
+from .core import RunLocked, SpineError, comma_list, read_json, run_lock, trust_checkpoint
 from .spider import ZENODO_URL, fetch_spider, parse_series_name, read_spider, read_volume
 from .labels import channels
 from .phantom import SIZES, make_phantom
 from .models import get_arch
 from .config import PRESETS
 from .run import is_run_path, resolve_runs
-from .predict import grading_truth, predict, read_anatomy, scan_name
-from .sweep import grid, grid_disk, grid_table, run_sweep
+from .predict import check_output_folder, check_scan, grading_truth, predict, read_anatomy, scan_name
+from .sweep import bench_result_for, device_slug, grid, grid_disk, grid_table, grid_time, run_sweep
+from .analysis import analyze_runs
 
 # %% auto #0
 __all__ = ['parser', 'main']
@@ -24,6 +27,9 @@ __all__ = ['parser', 'main']
 # %% ../nbs/11_cli.ipynb #ec88aca5
 def _phantom(a):
     t = __import__("time").time()
+    if Path(a.dest).is_dir() and any(Path(a.dest).iterdir()):
+        raise SpineError(f"{a.dest}: not empty; expected a new or empty folder (the phantom's cases would mix with "
+                         "what is there, and cases without gradings train as healthy discs)")
     dest = make_phantom(a.dest, cases=a.cases, seed=a.seed, size=a.size, sequences=tuple(a.sequences.split(",")),
                         quirks=not a.no_quirks, workers=a.workers)
     import warnings
@@ -42,11 +48,20 @@ def _add_phantom(sub):
     ph.add_argument("--cases", type=int, default=20, help="number of cases (default 20)")
     ph.add_argument("--seed", type=int, default=42, help="random seed (default 42); same seed, same bytes")
     ph.add_argument("--size", choices=list(SIZES), default="small",
-                    help="tiny (tests), small (demo), spider (real geometry)")
+                    help="tiny (the tests and spine_nb demo), small (the README's single run), spider (real "
+                         "geometry)")
     ph.add_argument("--sequences", default="t2", help="comma-separated, e.g. t2,t1 (default t2)")
     ph.add_argument("--no-quirks", action="store_true", help="do not plant ungraded discs / gradings without discs")
     ph.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     ph.set_defaults(func=_phantom)
+
+def _trust(a):
+    for f in a.checkpoints: print(f"{trust_checkpoint(f)}: written; {f} loads checked from now on")
+
+def _add_trust(sub):
+    tr = sub.add_parser("trust-checkpoint", help="write the .sha256 of a checkpoint that has none (one you trust)")
+    tr.add_argument("checkpoints", nargs="+", metavar="FILE", help="checkpoint(s), e.g. runs/RUN/checkpoints/best.pt")
+    tr.set_defaults(func=_trust)
 
 def _add_fetch(sub):
     fe = sub.add_parser("fetch-spider", help="download SPIDER from Zenodo (resumable, sha256-verified) and unzip it")
@@ -63,6 +78,43 @@ def _value(v: str):
         except ValueError: pass
     return {"true": True, "false": False}.get(v.lower(), v)
 
+def _grid_time(runs: list, a) -> tuple[pd.DataFrame | None, str]:
+    "The grid's projected hours and GPU memory from a bench result (`--bench`, else `bench_result_for`), and whence."
+    import torch
+    device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    slug = device_slug(device)
+    path, same = (Path(a.bench), True) if a.bench else bench_result_for(slug)
+    if path is None:
+        return None, f"no bench result in bench/results for {slug} or any GPU (spine_nb bench makes one; or --bench)"
+    bench = read_json(path)
+    whence = f"from {path} ({bench.get('label') or bench.get('device')}" + (")" if same else f"; not {slug})")
+    return grid_time(runs, bench), whence
+
+def _dry_run(runs: list, a):
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
+        print(grid_table(runs).to_string(index=False))
+    each = grid_disk(runs)
+    disk = each.groupby("arch", sort=False)[["runs", "checkpoints_gb"]].sum()
+    cost, whence = _grid_time(runs, a)
+    if cost is not None:
+        by = cost.groupby("arch", sort=False)
+        disk = disk.join(by.agg(hours=("hours", lambda h: h.sum(min_count=1)), gpu_memory_gb=("memory_gb", "max"),
+                                as_measured=("as_measured", "all")))
+    print(disk.round(2).to_string())
+    print(f"{len(runs)} runs (preset {a.preset}); checkpoints of the finished grid about "
+          f"{disk.checkpoints_gb.sum():.1f} GB, plus up to {each.while_training_gb.max():.1f} GB per run "
+          "while it trains; predictions not counted")
+    missing = [] if cost is None else sorted(cost[cost.hours.isna()].arch.unique())
+    if cost is None or cost.hours.isna().all():
+        print(f"time: no figure; {whence}" + (f" did not measure {', '.join(missing)}" if missing else ""))
+    else:
+        print(f"time: about {cost.hours.sum():.1f} device-hours for the {int(cost.hours.notna().sum())} runs of "
+              f"measured architectures (one run: {cost.hours.min():.2f} to {cost.hours.max():.2f} h), {whence}"
+              + (f"; not measured there, no figure: {', '.join(missing)}" if missing else "")
+              + ("; as_measured false: runs at another ROI or batch than the bench's, scaled by batch only"
+                 if not cost.as_measured.all() else ""))
+    print("nothing executed (--dry-run)")
+
 def _sweep(a):
     over = {}
     for kv in a.set or []:
@@ -71,19 +123,16 @@ def _sweep(a):
         over[k.strip()] = _value(v.strip())
     runs = grid(a.preset, strategies=comma_list(a.strategy), archs=comma_list(a.arch), losses=comma_list(a.loss),
                 pathologies=comma_list(a.pathology), seeds=a.seeds, **over)
-    if a.dry_run:
-        import pandas as pd
-        with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
-            print(grid_table(runs).to_string(index=False))
-        disk = grid_disk(runs)
-        print(disk.groupby("arch", sort=False)[["runs", "checkpoints_gb"]].sum().round(2).to_string())
-        print(f"{len(runs)} runs (preset {a.preset}); checkpoints of the finished grid about "
-              f"{disk.checkpoints_gb.sum():.1f} GB, plus up to {disk.while_training_gb.max():.1f} GB per run while it "
-              "trains; predictions not counted; nothing executed (--dry-run)")
-        return
+    if a.dry_run: return _dry_run(runs, a)
     if not a.data: raise SpineError("--data: expected a SPIDER folder (or a phantom made by `spine_nb phantom`)")
     executor = a.scheduler or ("gpus" if a.gpus else "sequential")
     gpus = None if a.gpus in (None, "all") else comma_list(a.gpus)
+    if gpus and a.device != "cpu":                           # named GPUs must exist: never the CPU in their place
+        import torch
+        have = torch.cuda.device_count()
+        bad = [g for g in gpus if not g.isdigit() or int(g) >= have]
+        if bad: raise SpineError(f"--gpus {a.gpus}: no GPU {', '.join(bad)} here ({have} visible); expected indices "
+                                 f"below {have}, or 'all'")
     extra = {"device": a.device} if a.device else None
     per_gpu = a.per_gpu or max(get_arch(r["arch"]).per_gpu for r in runs)   # default: the bench's choice (12_fast)
     t = run_sweep(runs, a.runs, a.data, executor=executor, gpus=gpus, per_gpu=per_gpu, extra=extra)
@@ -115,8 +164,28 @@ def _add_sweep(sub):
                     help="runs at once per GPU with --gpus (default: the largest per_gpu of the grid's "
                          "architectures)")
     sw.add_argument("--device", help="device passed to every run (default: auto)")
-    sw.add_argument("--dry-run", action="store_true", help="print the grid and exit")
+    sw.add_argument("--dry-run", action="store_true",
+                    help="print the grid, its disk, and its time and GPU memory from a bench result; run nothing")
+    sw.add_argument("--bench", metavar="FILE", help="--dry-run: the bench result to project from (default: the newest "
+                                                    "in bench/results for this device, else for a GPU)")
     sw.set_defaults(func=_sweep)
+
+# %% ../nbs/11_cli.ipynb #ccb8957c
+def _analyze(a):
+    out = analyze_runs(a.runs, a.figures, a.n_boot, a.learn_epochs)
+    skipped = pd.read_csv(out["skipped"])
+    print(f"{out['notebook']}: the executed analysis; {out['results']}, {out['summary']}")
+    print("figures: " + ", ".join(str(f) for f in out["figures"]))
+    for row in skipped.itertuples(): print(f"left out: {row.run}: {row.reason}")
+
+def _add_analyze(sub):
+    an = sub.add_parser("analyze", help="Figure 4, the tables and the summary of a runs folder (the analysis template)")
+    an.add_argument("runs", help="folder of the runs (e.g. runs/)")
+    an.add_argument("--figures", help="where the figures go (default RUNS/figures)")
+    an.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates of each CI (default 1000)")
+    an.add_argument("--learn-epochs", type=int, default=0,
+                    help="runs with fewer epochs are marked as smoke runs in the figures (default 0: none)")
+    an.set_defaults(func=_analyze)
 
 # %% ../nbs/11_cli.ipynb #d67e70ef
 def _scan_truth(a, scans: list, names: list) -> list:
@@ -143,14 +212,21 @@ def _predict(a):
     if len(masks) != len(scans):
         raise SpineError(f"--anatomy given {len(masks)} time(s) for {len(scans)} scan(s); expected one per scan, in "
                          "order")
-    volumes = [read_volume(s) for s in scans]                    # every input is checked before anything is written
+    volumes = [check_scan(read_volume(s)) for s in scans]        # every input is checked before anything is written
     for m, v in zip(masks, volumes):
         if m is not None: read_anatomy(m, v)
     truths = _scan_truth(a, scans, channels(group[0].config["pathology_set"]))
-    for s, v, m, t, n in zip(scans, volumes, masks, truths, names):
-        pred = predict(group, v, anatomy=m, tau=a.tau, device=a.device, truth=t, lowest_disc=a.lowest_disc)
-        folder = pred.save(Path(a.out)/n)
-        print(f"{s}: {pred.note}. Wrote {folder}/ (masks, probabilities, report.md, report.png, predict.json)")
+    out = Path(a.out)
+    if out.exists() and not out.is_dir(): raise SpineError(f"--out {out}: a file; expected a folder to write into")
+    for n in names: check_output_folder(out/n, a.overwrite)
+    try:
+        with run_lock(out):                                  # one predict at a time into one --out
+            for s, v, m, t, n in zip(scans, volumes, masks, truths, names):
+                pred = predict(group, v, anatomy=m, tau=a.tau, device=a.device, truth=t, lowest_disc=a.lowest_disc)
+                folder = pred.save(out/n, overwrite=a.overwrite)
+                print(f"{s}: {pred.note}. Wrote {folder}/ (masks, probabilities, report.md, report.png, predict.json)")
+    except RunLocked:
+        raise SpineError(f"--out {out}: another spine_nb predict is writing there; wait for it, or write elsewhere")
 
 def _add_predict(sub):
     pr = sub.add_parser("predict", help="a finished run (or binary group) on new scans: masks, probabilities and a "
@@ -159,6 +235,8 @@ def _add_predict(sub):
                     help="RUN [RUN ...] SCAN [SCAN ...]: a run folder, the n runs of a binary group (or their folder); "
                          "then .mha, .nii, .nii.gz files or DICOM folders")
     pr.add_argument("--out", required=True, help="folder to write into: one sub-folder per scan")
+    pr.add_argument("--overwrite", action="store_true", help="replace a scan's sub-folder that holds an earlier "
+                                                              "prediction (default: refuse)")
     pr.add_argument("--anatomy", action="append", metavar="MASK",
                     help="an anatomy mask (SPIDER labels) in the scan's grid, per scan in order: the levels")
     pr.add_argument("--tau", type=float, default=0.5, help="share of a disc's voxels that calls it (default 0.5)")
@@ -186,7 +264,7 @@ def parser() -> argparse.ArgumentParser:
     "The `spine_nb` argument parser."
     p = _Parser(prog="spine_nb", description="Multi-pathology segmentation of the lumbar spine (SPIDER).")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_phantom, _add_fetch, _add_sweep, _add_predict): add(sub)
+    for add in (_add_phantom, _add_fetch, _add_sweep, _add_analyze, _add_predict, _add_trust): add(sub)
     for command in importlib.metadata.entry_points(group="spine_nb.commands"):
         command.load()(sub)                 # later stages add their own (`spine_nb demo`, `bench`): see setup.py
     p.commands = sub.choices

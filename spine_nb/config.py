@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import ast, dataclasses, difflib, hashlib, json, math, re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from fastcore.basics import patch
 
 from .core import ConfigError, as_flag, check_choice, check_whole
-from .spider import SPLIT_METHODS
+from .spider import SPLIT_METHODS, sizes_fingerprint
 from .labels import Codebook, Strategy, channels, get_strategy
 from .models import LOSSES, check_roi, get_arch
 
@@ -97,7 +98,8 @@ def key_names(kind: str) -> list[str]:
 @dataclass(frozen=True)
 class RunConfig:
     "One run: what defines its result (`key_names`) and how it runs here. Checked when made; no file is read."
-    data_dir: str = identity_key("")        # a SPIDER folder (the notebook's smoke run: a tiny phantom in its folder)
+    data_dir: str = ""                      # a SPIDER folder (the smoke run: a tiny phantom in its folder); the data
+                                            # itself is `data_fingerprint`, so a copy elsewhere is the same data
     out_dir: str = ""                       # the run's folder; empty: a new temporary folder
     strategy: str = run_key("multilabel")   # a name in `labels.STRATEGIES`
     pathology: str = run_key("")            # one model per pathology (binary): its pathology
@@ -258,6 +260,9 @@ def check_same_run(saved: dict | RunConfig, cfg: RunConfig, where):
     "Refuse to resume or reuse `where` when it holds a run of another configuration."
     a = (saved if isinstance(saved, RunConfig) else RunConfig.from_dict(saved)).identity()
     b = cfg.identity()
+    if a["data_fingerprint"] != b["data_fingerprint"] and cfg.data_dir and Path(cfg.data_dir).is_dir() \
+            and a["data_fingerprint"] == sizes_fingerprint(cfg.data_dir):
+        a["data_fingerprint"] = b["data_fingerprint"]        # a run made before fingerprints read the files' contents
     diff = ", ".join(f"{k}: {a[k]!r} there, {b[k]!r} now" for k in key_names("identity") if a[k] != b[k])
     if diff: raise ConfigError(f"{where} holds a run with another configuration ({diff}); "
                                "use another out_dir, or delete that run to start again")

@@ -13,11 +13,12 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'TEMPLATES', 'PLUGIN_ENV',
-           'PLUGIN_GROUP', 'SpineError', 'ConfigError', 'disk_full', 'atomic_path', 'remove_stale_temps',
-           'atomic_write_text', 'sha256sum', 'checksum_path', 'save_checkpoint', 'load_checkpoint', 'is_disc',
-           'as_flag', 'json_safe', 'check_choice', 'comma_list', 'check_whole', 'RunLocked', 'run_lock', 'read_json',
-           'keep_or_check', 'template_path', 'load_plugins']
+__all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'TEMPLATES', 'KERNEL_ARGUMENTS',
+           'PLUGIN_ENV', 'PLUGIN_GROUP', 'SpineError', 'ConfigError', 'disk_full', 'atomic_path', 'remove_stale_temps',
+           'atomic_write_text', 'sha256sum', 'default_cache_dir', 'file_sha256', 'checksum_path', 'save_checkpoint',
+           'load_checkpoint', 'trust_checkpoint', 'is_disc', 'as_flag', 'json_safe', 'check_choice', 'comma_list',
+           'check_whole', 'RunLocked', 'run_lock', 'read_json', 'keep_or_check', 'template_path', 'execute_template',
+           'load_plugins']
 
 # %% ../nbs/00a_core.ipynb #876af4b2
 class SpineError(ValueError):
@@ -78,6 +79,27 @@ def sha256sum(path, chunk: int = 1 << 22) -> str:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
 
+def default_cache_dir() -> Path:
+    "`$SPINE_NB_CACHE`, else `$XDG_CACHE_HOME/spine_nb`, else `~/.cache/spine_nb`."
+    if os.environ.get("SPINE_NB_CACHE"): return Path(os.environ["SPINE_NB_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home()/".cache"))/"spine_nb"
+
+def file_sha256(path) -> str:
+    """`sha256sum(path)`, remembered in `default_cache_dir()/sha256.json` by the file's absolute path, size and
+    modification time (ns): a file that changed is hashed again."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key, stamp = str(path), [st.st_size, st.st_mtime_ns]
+    book = default_cache_dir()/"sha256.json"
+    try: known = json.loads(book.read_text())
+    except (OSError, ValueError): known = {}
+    if known.get(key, [None])[:2] == stamp: return known[key][2]
+    digest = sha256sum(path)
+    known[key] = stamp + [digest]
+    try: atomic_write_text(book, json.dumps(known))      # another process writing at once loses an entry, no more
+    except OSError: pass                                  # a read-only cache: hashed again next time
+    return digest
+
 # %% ../nbs/00a_core.ipynb #d802e9c6
 def checksum_path(path) -> Path: return Path(path).with_name(Path(path).name + ".sha256")
 
@@ -98,17 +120,29 @@ def save_checkpoint(path, **state) -> Path:
     atomic_write_text(checksum_path(path), line(digest))
     return path
 
-def load_checkpoint(path, verify: bool = True) -> dict:
-    """A checkpoint, loaded with `weights_only=True` after its sha256 is checked (checkpoints written before the
-    sidecar existed load unchecked); an unreadable or changed one is an error naming the file."""
-    digests = _digests(path) if verify else []
-    if digests and sha256sum(path) not in digests:
-        raise SpineError(f"{path}: checksum mismatch (sha256 differs from {checksum_path(path).name}: the file changed "
-                         "after it was written, e.g. bit rot or a partial copy); delete it to start this run again")
+def _load(path) -> dict:
     try: return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise SpineError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to start this run "
                          "again") from None
+
+def load_checkpoint(path, verify: bool = True) -> dict:
+    """A checkpoint, loaded with `weights_only=True` after its sha256 is checked against its sidecar; a missing sidecar,
+    a changed file or an unreadable one is an error naming the file (`verify=False` skips the check)."""
+    if verify and not checksum_path(path).is_file():
+        raise SpineError(f"{path}: no {checksum_path(path).name} beside it, so it cannot be checked (spine_nb writes "
+                         f"one with every checkpoint); if you trust the file: spine_nb trust-checkpoint {path}")
+    if verify and sha256sum(path) not in _digests(path):
+        raise SpineError(f"{path}: checksum mismatch (sha256 differs from {checksum_path(path).name}: the file changed "
+                         "after it was written, e.g. bit rot or a partial copy); delete it to start this run again")
+    return _load(path)
+
+def trust_checkpoint(path) -> Path:
+    "Write the sidecar of a checkpoint that has none (one you trust), once it loads; returns the sidecar's path."
+    path = Path(path)
+    if not path.is_file(): raise SpineError(f"{path}: no such file; expected a checkpoint (.pt)")
+    _load(path)
+    return atomic_write_text(checksum_path(path), f"{sha256sum(path)}  {path.name}\n")
 
 # %% ../nbs/00a_core.ipynb #7a4716e6
 MASK_LABELS = dict(background=0, vertebrae=(1, 25), canal=100, partial_vertebrae=(101, 125), discs=(201, 225))
@@ -201,6 +235,15 @@ def template_path(name: str) -> Path:
     if not path.is_file():
         raise SpineError(f"{path}: template missing; reinstall spine_nb (in a clone: python tools/sync_templates.py)")
     return path
+
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]     # the kernel's start-up warnings, not the notebook's output
+
+def execute_template(template, output, parameters: dict, cwd, kernel: str = "python3"):
+    "Run a template (a name of `TEMPLATES`, or a notebook's path) with papermill into `output`, its kernel in `cwd`."
+    import papermill as pm
+    path = template_path(template) if template in TEMPLATES else Path(template)
+    return pm.execute_notebook(str(path), str(output), parameters=parameters, kernel_name=kernel, progress_bar=False,
+                               cwd=str(cwd), extra_arguments=KERNEL_ARGUMENTS)
 
 # %% ../nbs/00a_core.ipynb #c3e028c7
 PLUGIN_ENV = "SPINE_NB_PLUGINS"           # comma-separated modules to import, e.g. my_lab.spine_extensions

@@ -21,17 +21,17 @@ from torch.utils.data import DataLoader
 from fastcore.basics import patch
 
 from .core import (DISC_OFFSET, N_DISCS, N_LABELS, ConfigError, SpineError,
-                           checksum_path, load_checkpoint, save_checkpoint, sha256sum)
+                           checksum_path, default_cache_dir, file_sha256, load_checkpoint, save_checkpoint)
 from .spider import Spider, read_case, read_spider
 from .phantom import make_phantom
 from .labels import Codebook, channels, disc_table, get_strategy
 from .config import CROPS, RunConfig
 
 # %% auto #0
-__all__ = ['PREP', 'PHANTOM_CASES', 'SPLITS', 'LoadCased', 'prep_transforms', 'default_cache_dir', 'unwrap_spine_errors',
-           'case_items', 'cached_case', 'load_cases', 'scale_image', 'TargetEncoder', 'EncodeTargetd', 'StackedTargets',
-           'train_transforms', 'train_dataset', 'epoch_order', 'seed_epoch', 'rng_state', 'set_rng_state',
-           'ResidentData', 'RunData', 'smoke_data_dir', 'read_run_spider', 'prepare_data', 'ValidationSet']
+__all__ = ['PREP', 'PHANTOM_CASES', 'SPLITS', 'LoadCased', 'prep_transforms', 'unwrap_spine_errors', 'case_items', 'cached_case',
+           'load_cases', 'scale_image', 'TargetEncoder', 'EncodeTargetd', 'StackedTargets', 'train_transforms',
+           'train_dataset', 'epoch_order', 'seed_epoch', 'rng_state', 'set_rng_state', 'ResidentData', 'RunData',
+           'smoke_data_dir', 'read_run_spider', 'prepare_data', 'ValidationSet']
 
 # %% ../nbs/06_data.ipynb #3ef4fbf1
 PREP = dict(version=1, lower=0.5, upper=99.5)   # everything that changes the cached arrays; part of the cache key
@@ -50,11 +50,6 @@ def prep_transforms(prep: dict = PREP) -> Compose:
     "The cached, deterministic part of the pipeline: read, then scale intensities to [0, 1] between two percentiles."
     return Compose([LoadCased(), ScaleIntensityRangePercentilesd("image", lower=prep["lower"], upper=prep["upper"],
                                                                   b_min=0.0, b_max=1.0, clip=True)])
-
-def default_cache_dir() -> Path:
-    "`$SPINE_NB_CACHE`, else `$XDG_CACHE_HOME/spine_nb`, else `~/.cache/spine_nb`."
-    if os.environ.get("SPINE_NB_CACHE"): return Path(os.environ["SPINE_NB_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home()/".cache"))/"spine_nb"
 
 @contextmanager
 def unwrap_spine_errors():
@@ -79,7 +74,7 @@ def case_items(series: pd.DataFrame, prep: dict = PREP) -> list[dict]:
         for f in (r.image, r.mask):
             if not Path(f).is_file(): raise SpineError(f"{f}: file not found (series {r.name})")
         items.append(dict(name=r.name, patient=int(r.patient), image=str(r.image), mask=str(r.mask),
-                          image_sha256=sha256sum(r.image), mask_sha256=sha256sum(r.mask),
+                          image_sha256=file_sha256(r.image), mask_sha256=file_sha256(r.mask),
                           prep=json.dumps(prep, sort_keys=True)))
     return items
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json, time
 from pathlib import Path
 
-from .core import SpineError, atomic_write_text, template_path
+from .core import SpineError, atomic_write_text, default_cache_dir
 from .spider import split_sizes
 from .phantom import make_phantom, phantom_gradings
 from .labels import get_strategy
 from .models import arch_names, get_arch
 from .sweep import grid, run_sweep
+from .analysis import analyze_runs
 
 # %% auto #0
 __all__ = ['DEMO_PHANTOM', 'DEMO_LEARN', 'DEMO_SHORT', 'DEMO_ONCE', 'DEMO_SECONDS', 'demo_roi', 'demo_grid', 'full_budget',
@@ -83,14 +84,6 @@ def demo_phantom(out: Path, cases: int) -> Path:
     return data
 
 # %% ../nbs/11b_demo.ipynb #3f5bec53
-def _analysis(out: Path, figures: Path, full: bool):
-    "The analysis template (papermill) over the demo's runs; its figures into `figures`."
-    import papermill as pm
-    params = dict(runs_dir=str((out/"runs").resolve()), figures_dir=str(figures.resolve()),
-                  learn_epochs=demo_learn_epochs(full))
-    pm.execute_notebook(str(template_path("analysis")), str(out/"analysis.ipynb"), parameters=params,
-                        kernel_name="python3", cwd=str(out), progress_bar=False)
-
 def run_demo(out=None, figures=None, cases: int | None = None, workers: int = 1, progress: bool = True,
              full: bool = False) -> str:
     """Phantom -> demo grid (sweep, papermill) -> analysis notebook (papermill) -> figures; returns the summary.
@@ -118,7 +111,7 @@ def run_demo(out=None, figures=None, cases: int | None = None, workers: int = 1,
             errors = "; ".join(f"{r.run_id}: {r.error}" for r in failed.itertuples())
             raise SpineError(f"demo: {len(failed)} run(s) did not finish: {errors}")
         bar.set_postfix_str("analysis")
-        _analysis(out, figures, full)
+        analyze_runs(out/"runs", figures, learn_epochs=demo_learn_epochs(full))
         bar.update(DEMO_SECONDS["analysis"])
     wrote = f"{figures/'figure4.png'}, pathology_dsc.png, cost.png, learning_curves.png"
     if full:
@@ -126,7 +119,8 @@ def run_demo(out=None, figures=None, cases: int | None = None, workers: int = 1,
         wrote += f", {figures/'phantom_study.csv'}"
     summary = (out/"runs"/"summary.md").read_text()
     print(f"demo: done in {time.time() - t0:.0f} s. Figures: {wrote}; table: {out/'runs'/'results.csv'}; executed "
-          f"analysis: {out/'analysis.ipynb'}\n\n{summary}")
+          f"analysis: {out/'runs'/'analysis.ipynb'}. The preprocessed data is cached in {default_cache_dir()} "
+          f"(SPINE_NB_CACHE moves it; delete the folder to free the space)\n\n{summary}")
     return summary
 
 # %% ../nbs/11b_demo.ipynb #643a3514

@@ -5,7 +5,7 @@
 # %% ../nbs/07c_predict.ipynb #e5e690ae
 from __future__ import annotations
 
-import json, re, warnings
+import json, os, re, shutil, tempfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +14,8 @@ import pandas as pd
 import torch
 from fastcore.basics import patch
 
-from .core import (DISC_LEVELS, DISC_OFFSET, SpineError, atomic_path, atomic_write_text, check_whole, is_disc,
-                           json_safe, read_json)
+from .core import (DISC_LEVELS, DISC_OFFSET, SpineError, _umask, atomic_path, atomic_write_text, check_whole,
+                           is_disc, json_safe, read_json)
 from .spider import Volume, read_channels, read_gradings, read_volume, same_grid, write_volume
 from .labels import ANATOMY, channels, disc_table
 from .metrics import diagnosis_metrics, disc_calls
@@ -27,7 +27,8 @@ from .run import Run, resolve_runs
 # %% auto #0
 __all__ = ['MAX_LEVELS', 'PALETTE', 'SPACING_FACTOR', 'level_name', 'levels_from_discs', 'level_report', 'level_agreement',
            'grading_truth', 'overlay_rgba', 'output_suffix', 'scan_name', 'slug', 'Prediction', 'report_markdown',
-           'report_figure', 'check_spacing', 'read_anatomy', 'predict', 'read_prediction']
+           'report_figure', 'check_output_folder', 'check_spacing', 'check_scan', 'read_anatomy', 'predict',
+           'read_prediction']
 
 # %% ../nbs/07c_predict.ipynb #2eaa6135
 MAX_LEVELS = 10                  # more discs than this in one lumbar scan is implausible (SPIDER: 5 to 9 graded discs)
@@ -115,8 +116,9 @@ def output_suffix(scan_path) -> str:
     return ".mha" if str(scan_path).lower().endswith(".mha") else ".nii.gz"
 
 def scan_name(scan_path) -> str:
-    "`12_t2.mha` -> `12_t2`, `scan.nii.gz` -> `scan`, a DICOM folder -> its name."
-    name = Path(scan_path).name
+    "`12_t2.mha` -> `12_t2`, `scan.nii.gz` -> `scan`, a DICOM folder -> its name (`dicom/x/..` -> `dicom`)."
+    name = Path(scan_path).resolve().name
+    if not name: raise SpineError(f"{scan_path}: no name to give its output folder; expected a scan file or folder")
     for suffix in (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd"):
         if name.lower().endswith(suffix): return name[:-len(suffix)]
     return name
@@ -211,22 +213,43 @@ def report_figure(pred: Prediction, path=None):
     return fig
 
 # %% ../nbs/07c_predict.ipynb #a563221d
+def check_output_folder(folder, overwrite: bool = False) -> Path:
+    "`folder` may receive a prediction: it does not exist, is empty, or (with `overwrite`) is a folder to replace."
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir(): raise SpineError(f"{folder}: a file; expected a folder to write into")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise SpineError(f"{folder}: holds an earlier prediction (or other files); pass --overwrite (overwrite=True) "
+                         "to replace it, or write elsewhere")
+    return folder
+
 @patch
-def save(self: Prediction, folder) -> Path:
-    "Write the prediction's files into `folder` (each atomically; `predict.json` last, as the mark of a whole one)."
-    pred, folder = self, Path(folder)
-    ext = output_suffix(pred.scan.path)
-    write_volume(pred.scan, folder/f"probs{ext}", np.round(pred.probs*255).astype(np.uint8))
-    write_volume(pred.scan, folder/f"masks{ext}", pred.masks.astype(np.uint8))
-    for k, n in enumerate(pred.names):
-        write_volume(pred.scan, folder/f"mask_{slug(n)}{ext}", pred.masks[k].astype(np.uint8))
-    if pred.anatomy_probs is not None:
-        write_volume(pred.scan, folder/f"anatomy_probs{ext}", np.round(pred.anatomy_probs*255).astype(np.uint8))
-    if pred.levels_from == "model": write_volume(pred.scan, folder/f"levels{ext}", pred.anatomy)
-    atomic_write_text(folder/"report.csv", pred.report().to_csv(index=False))
-    atomic_write_text(folder/"report.md", report_markdown(pred))
-    report_figure(pred, folder/"report.png")
-    atomic_write_text(folder/"predict.json", json.dumps(json_safe(pred.record()), indent=1))
+def save(self: Prediction, folder, overwrite: bool = False) -> Path:
+    """Write the prediction's files as the folder `folder`, whole: into a hidden folder beside it, renamed into place
+    when every file is written (`predict.json` last); an earlier prediction there is replaced only with `overwrite`."""
+    pred, folder = self, check_output_folder(folder, overwrite)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        ext = output_suffix(pred.scan.path)
+        write_volume(pred.scan, work/f"probs{ext}", np.round(pred.probs*255).astype(np.uint8))
+        write_volume(pred.scan, work/f"masks{ext}", pred.masks.astype(np.uint8))
+        for k, n in enumerate(pred.names):
+            write_volume(pred.scan, work/f"mask_{slug(n)}{ext}", pred.masks[k].astype(np.uint8))
+        if pred.anatomy_probs is not None:
+            write_volume(pred.scan, work/f"anatomy_probs{ext}", np.round(pred.anatomy_probs*255).astype(np.uint8))
+        if pred.levels_from == "model": write_volume(pred.scan, work/f"levels{ext}", pred.anatomy)
+        atomic_write_text(work/"report.csv", pred.report().to_csv(index=False))
+        atomic_write_text(work/"report.md", report_markdown(pred))
+        report_figure(pred, work/"report.png")
+        atomic_write_text(work/"predict.json", json.dumps(json_safe(pred.record()), indent=1))
+        os.chmod(work, 0o777 & ~_umask())                  # mkdtemp makes 0700; the folder follows the umask
+        check_output_folder(folder, overwrite)              # again: another process may have written it meanwhile
+        replaced = folder.parent/f"{work.name}.replaced" if folder.exists() else None
+        if replaced: folder.rename(replaced)
+        work.rename(folder)
+        if replaced: shutil.rmtree(replaced)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return folder
 
 # %% ../nbs/07c_predict.ipynb #3c660206
@@ -241,6 +264,12 @@ def check_spacing(scan: Volume, run: Run):
         warnings.warn(f"{scan.path}: voxel size {tuple(round(v, 3) for v in scan.spacing)} mm (D, H, W) is far from "
                       f"the training data's {tuple(round(v, 3) for v in ref)} mm; the model may not transfer",
                       stacklevel=3)
+
+def check_scan(vol: Volume) -> Volume:
+    "A scan with an image in it, or an error naming it: a constant volume (a blank or all-zero export) is refused."
+    lo, hi = float(vol.array.min()), float(vol.array.max())
+    if lo == hi: raise SpineError(f"{vol.path}: every voxel is {lo:g}; expected a scan with an image in it")
+    return vol
 
 def read_anatomy(path, scan: Volume) -> np.ndarray:
     "An anatomy mask (SPIDER labels) for `scan`: it must share the scan's grid (`same_grid`)."
@@ -257,7 +286,7 @@ def predict(runs, scan, anatomy=None, tau: float = 0.5, device: str = "auto",
     if not 0 < float(tau) <= 1: raise SpineError(f"tau={tau!r}: expected a share of the disc in (0, 1]")
     lowest_disc = check_whole("lowest_disc", lowest_disc, 1)
     group = resolve_runs(runs)
-    vol = scan if isinstance(scan, Volume) else read_volume(scan)
+    vol = check_scan(scan if isinstance(scan, Volume) else read_volume(scan))
     mask = read_anatomy(anatomy, vol) if anatomy is not None else None
     check_spacing(vol, group[0])
     dev = resolve_device(device)

@@ -15,15 +15,16 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from .core import DISC_LEVELS, DISC_OFFSET, MASK_LABELS, SpineError, atomic_path, atomic_write_text, sha256sum
+from .core import (DISC_LEVELS, DISC_OFFSET, MASK_LABELS, SpineError, atomic_path, atomic_write_text,
+                           file_sha256, sha256sum)
 
 # %% auto #0
 __all__ = ['SEQUENCES', 'GRADING_COLUMNS', 'GRADING_RANGES', 'OVERVIEW_COLUMNS', 'PAPER_SPLIT', 'SPLIT_METHODS', 'ZENODO_URL',
-           'SPIDER_FILES', 'parse_series_name', 'read_gradings', 'read_overview', 'data_fingerprint', 'real_tables',
-           'split_sizes', 'split_series', 'disc_findings', 'patient_presence', 'stratified_assignment', 'Volume',
-           'keep_locale', 'read_volume', 'write_volume', 'read_channels', 'same_grid', 'disc_numbers', 'read_case',
-           'Spider', 'read_spider', 'placeholder_spider', 'write_split', 'audit_masks', 'download', 'unzip_into',
-           'fetch_spider']
+           'SPIDER_FILES', 'parse_series_name', 'read_gradings', 'read_overview', 'data_fingerprint',
+           'sizes_fingerprint', 'real_tables', 'split_sizes', 'split_series', 'disc_findings', 'patient_presence',
+           'stratified_assignment', 'Volume', 'keep_locale', 'read_volume', 'write_volume', 'read_channels',
+           'same_grid', 'disc_numbers', 'read_case', 'Spider', 'read_spider', 'placeholder_spider', 'write_split',
+           'audit_masks', 'download', 'unzip_into', 'fetch_spider']
 
 # %% ../nbs/00_spider.ipynb #1a2e44a2
 SEQUENCES = ("t1", "t2", "t2_SPACE")
@@ -101,19 +102,26 @@ def read_overview(path) -> pd.DataFrame:
     return df
 
 # %% ../nbs/00_spider.ipynb #b7000cc7
-def data_fingerprint(root) -> str:
-    """What a run's result depends on in a SPIDER folder, as 16 hex digits: the sha256 of its two tables and of the
-    names and sizes of its images/ and masks/ files (each file's content is hashed per case by the cache)."""
+def _fingerprint(root, of_file) -> str:
     root = Path(root)
     if not root.is_dir():
         raise SpineError(f"{root}: no such folder; expected a SPIDER folder (images/, masks/, tables)")
     h = hashlib.sha256()
     for table in ("radiological_gradings.csv", "overview.csv"):
-        h.update(f"{table} {sha256sum(root/table) if (root/table).is_file() else '-'}\n".encode())
+        h.update(f"{table} {file_sha256(root/table) if (root/table).is_file() else '-'}\n".encode())
     for sub in ("images", "masks"):
         for f in sorted((root/sub).glob("*")):
-            if f.is_file(): h.update(f"{sub}/{f.name} {f.stat().st_size}\n".encode())
+            if f.is_file(): h.update(f"{sub}/{f.name} {of_file(f)}\n".encode())
     return h.hexdigest()[:16]
+
+def data_fingerprint(root) -> str:
+    """What a run's result depends on in a SPIDER folder, as 16 hex digits: the sha256 of its two tables and of the
+    names and contents of its images/ and masks/ files (`file_sha256`: hashed once, then remembered), not its path."""
+    return _fingerprint(root, file_sha256)
+
+def sizes_fingerprint(root) -> str:
+    "The fingerprint of runs made before fingerprints read the files' contents (names and sizes): to recognise them."
+    return _fingerprint(root, lambda f: f.stat().st_size)
 
 def real_tables() -> Path:
     "Folder with the real SPIDER `overview.csv` and `radiological_gradings.csv` shipped with spine_nb."

@@ -5,14 +5,14 @@
 # %% ../nbs/08_sweep.ipynb #3642c0f8
 from __future__ import annotations
 
-import contextlib, itertools, json, os, time
+import contextlib, itertools, json, math, os, re, threading, time
 from pathlib import Path
 
 import pandas as pd
 from distributed import WorkerPlugin
 
 from .core import (ConfigError, RunLocked, SpineError, as_flag, atomic_path, atomic_write_text, check_whole,
-                           comma_list, read_json, run_lock, template_path)
+                           comma_list, execute_template, read_json, run_lock)
 from .spider import data_fingerprint
 from .labels import channels, get_strategy, strategy_names
 from .models import LOSSES, arch_names, build_model, count_parameters
@@ -20,8 +20,9 @@ from .config import PRESETS, RunConfig, check_parameter_names, check_same_run, k
 from .data import read_run_spider
 
 # %% auto #0
-__all__ = ['run_id', 'grid', 'run_status', 'execute_run', 'sweep_tasks', 'execute_task', 'PinGPU', 'check_finished', 'run_sweep',
-           'grid_table', 'checkpoint_bytes', 'grid_disk']
+__all__ = ['SCHEDULER_TIMEOUT', 'PARTS', 'run_id', 'grid', 'run_status', 'execute_run', 'epochs_share', 'sweep_tasks',
+           'execute_task', 'PinGPU', 'check_finished', 'run_sweep', 'grid_table', 'checkpoint_bytes', 'grid_disk',
+           'run_seconds', 'device_slug', 'bench_result_for', 'grid_time']
 
 # %% ../nbs/08_sweep.ipynb #baa61d84
 def run_id(params: dict) -> str:
@@ -99,8 +100,7 @@ def _execute_held(run: dict, out: Path, data_dir, extra, template, kernel) -> di
     try:
         with atomic_path(out/"train.ipynb") as log:        # papermill writes as it goes: a temporary name until done
             try:
-                pm.execute_notebook(str(template or template_path("train")), str(log), parameters=params,
-                                    kernel_name=kernel, progress_bar=False, cwd=str(out))
+                execute_template(template or "train", log, params, out, kernel)
                 status = "finished" if (out/"metrics.json").is_file() else "stopped"
             except pm.PapermillExecutionError as e:         # the notebook's own error; its log is whole: keep it
                 status = "failed"
@@ -112,6 +112,14 @@ def _execute_held(run: dict, out: Path, data_dir, extra, template, kernel) -> di
     written = _write_status(out/"status.json", dict(res, finished=time.time()))
     if started or written: res["error"] = "; ".join(x for x in (error, started, written) if x)
     return res
+
+def epochs_share(run_dir, run: dict) -> float:
+    "How much of `run` its folder shows done: 1 when finished, else the epochs of its `history.csv` over its epochs."
+    run_dir = Path(run_dir)
+    if (run_dir/"metrics.json").is_file(): return 1.0
+    try: done = len((run_dir/"history.csv").read_text().splitlines()) - 1
+    except OSError: return 0.0
+    return min(max(done, 0)/max(int(run.get("epochs") or 1), 1), 1.0)
 
 # %% ../nbs/08_sweep.ipynb #505a2316
 def _fused_group(run: dict) -> tuple | None:
@@ -169,6 +177,8 @@ class PinGPU(WorkerPlugin):
         i = int(str(worker.name).split("-")[-1]) if str(worker.name).split("-")[-1].isdigit() else 0
         os.environ["CUDA_VISIBLE_DEVICES"] = self.gpus[i % len(self.gpus)]
 
+SCHEDULER_TIMEOUT = "20s"          # how long to try to reach a Dask scheduler before saying so
+
 def _client(executor, gpus=None, per_gpu: int = 1, workers: int = 2):
     "A Dask client for the `gpus` or `local` executor or a scheduler address (the caller closes what it opened)."
     from distributed import Client, LocalCluster
@@ -185,7 +195,10 @@ def _client(executor, gpus=None, per_gpu: int = 1, workers: int = 2):
         client.register_plugin(PinGPU(gpus))
         return client, [client, cluster]
     if isinstance(executor, str):
-        c = Client(executor)
+        try: c = Client(executor, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise SpineError(f"scheduler {executor}: cannot reach it ({type(e).__name__}: {str(e)[:200]}); expected "
+                             "the address of a running Dask scheduler, e.g. tcp://host:8786") from None
         return c, [c]
     return executor, []
 
@@ -232,10 +245,11 @@ def _on_dask(tasks: list, where: dict, client_opened, retries: int, record, show
 # %% ../nbs/08_sweep.ipynb #bec6197b
 def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", gpus=None, per_gpu: int = 1,
               extra: dict | None = None, progress: bool = True, retries: int = 2, workers: int = 2, cost=None,
-              bar=None) -> pd.DataFrame:
+              bar=None, every: float = 30) -> pd.DataFrame:
     """Execute `runs` (from `grid`) with one executor; returns one row per run (status, seconds, error) and writes
     `runs_dir/sweep.csv`. `cost(run)`: its expected seconds, so the progress bar's time left weighs long runs more
-    (default: every run alike); `bar`: a tqdm bar to advance instead of a new one (the demo's, over all its steps)."""
+    (default: every run alike); `bar`: a tqdm bar to advance instead of a new one (the demo's, over all its steps); the
+    bar also moves every `every` seconds by the epochs the unfinished runs have done (`epochs_share`)."""
     from tqdm.auto import tqdm
     runs_dir = Path(runs_dir).resolve()
     data_dir = str(Path(data_dir).resolve()) if data_dir else ""
@@ -257,16 +271,31 @@ def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", g
                         elsewhere=int(s.get("running elsewhere", 0)))
     show(0)
     tasks = sweep_tasks(todo)
+    shown, lock, stop = {}, threading.Lock(), threading.Event()        # shown: the part of each open run on the bar
     def record(task, res):
-        results.update({x["run_id"]: x for x in res})
-        bar.update(sum(weight(r) for r in task))
-    if executor == "sequential":
-        for task in tasks:
-            show(len(task))
-            record(task, execute_task(task, runs_dir, data_dir, extra))
-            show(0)
-    else: _on_dask(tasks, dict(runs_dir=str(runs_dir), data_dir=str(data_dir), extra=extra),
-                   _client(executor, gpus, per_gpu, workers), retries, record, show)
+        with lock:
+            results.update({x["run_id"]: x for x in res})
+            bar.update(sum(weight(r) - shown.pop(r["run_id"], 0) for r in task))
+    def epochs_done():
+        while not stop.wait(every):
+            with lock:
+                now = {r["run_id"]: weight(r)*epochs_share(runs_dir/r["run_id"], r) for r in todo
+                       if r["run_id"] not in results}
+                bar.update(sum(now.values()) - sum(shown[k] for k in now if k in shown))
+                shown.update(now)
+    poller = threading.Thread(target=epochs_done, daemon=True)
+    poller.start()
+    try:
+        if executor == "sequential":
+            for task in tasks:
+                show(len(task))
+                record(task, execute_task(task, runs_dir, data_dir, extra))
+                show(0)
+        else: _on_dask(tasks, dict(runs_dir=str(runs_dir), data_dir=str(data_dir), extra=extra),
+                       _client(executor, gpus, per_gpu, workers), retries, record, show)
+    finally:
+        stop.set()
+        poller.join()
     if own: bar.close()
     table = pd.DataFrame([dict({k: r.get(k) for k in ("run_id", "strategy", "arch", "loss", "pathology")},
                                **{k: v for k, v in results[r["run_id"]].items() if k != "run_id"})
@@ -304,3 +333,64 @@ def grid_disk(runs: list) -> pd.DataFrame:
     totals = t.agg(runs=("runs", "sum"), checkpoints_gb=("checkpoints_gb", "sum"),
                    while_training_gb=("while_training_gb", "max"))
     return totals.reset_index()
+
+# %% ../nbs/08_sweep.ipynb #098f0c9a
+PARTS = ("training", "validation", "test", "checkpoints", "startup")
+
+def run_seconds(t: dict, pa: dict, infer: dict, epochs: int, val_every: int, batch_size: int, split,
+                sliding: bool = False, startup_s: float = 0.0, step_ms: float | None = None) -> dict:
+    """Seconds of one run by part, from the bench's measurements of its architecture: `t` training, `pa` run parts,
+    `infer` inference; `split` the (train, val, test) volumes; `sliding`: validation and test by sliding windows."""
+    n_train, n_val, n_test = split
+    step_s = (step_ms or t["fast"]["step_ms"])/1000*(batch_size/t.get("batch_size", batch_size))
+    vol_s = (pa.get("validate_seconds_per_volume") or pa.get("host_validate_seconds_per_volume")
+             or infer["multilabel"])                                      # else the forward alone
+    host_s = pa.get("host_validate_seconds_per_volume") or vol_s          # the test: predicted and scored on the host
+    if sliding:                    # the whole volume by windows: what its forward costs more than one window's
+        more = max(0.0, infer["sw_multilabel"] - infer["multilabel"])
+        vol_s, host_s = vol_s + more, host_s + more
+    n_val_rounds = epochs//val_every + (epochs % val_every > 0)           # and at the last epoch
+    return dict(training=epochs*math.ceil(n_train/batch_size)*step_s,
+                validation=n_val_rounds*n_val*vol_s,
+                test=n_test*host_s,
+                checkpoints=n_val_rounds*(pa.get("last_checkpoint_seconds", 0.0)
+                                          + pa.get("best_checkpoint_seconds", 0.0)),
+                startup=startup_s)
+
+def device_slug(device) -> str:
+    "File-name form of a torch device: `nvidia-h100-80gb-hbm3`, or `cpu`."
+    import torch
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+# %% ../nbs/08_sweep.ipynb #24e05ff2
+def bench_result_for(slug: str, folder="bench/results") -> tuple[Path | None, bool]:
+    """The newest bench result of device `slug` in `folder` and True; else the newest GPU result there and False; else
+    (None, False)."""
+    files = sorted(Path(folder).glob("*.json"), key=lambda p: (p.stem[-10:], p.name)) if Path(folder).is_dir() else []
+    own = [p for p in files if p.stem[:-11] == slug]
+    gpu = [p for p in files if not p.stem.startswith("cpu-")]
+    return (own[-1], True) if own else ((gpu[-1], False) if gpu else (None, False))
+
+def grid_time(runs: list, bench: dict, split=(134, 34, 42)) -> pd.DataFrame:
+    """Per run: projected `hours` on the bench's device (`run_seconds` with that strategy's measured step where there
+    is one), the training step's peak GPU memory `memory_gb`, and `as_measured` (the bench's ROI and batch); NaN
+    for an architecture the bench did not measure."""
+    settings, rows = bench.get("settings", {}), []
+    for r in runs:
+        t = bench.get("training", {}).get(r["arch"]) or {}
+        row = dict(run_id=r["run_id"], arch=r["arch"], strategy=r["strategy"], hours=float("nan"),
+                   memory_gb=float("nan"), as_measured=False)
+        if "fast" in t:
+            own = ((bench.get("strategy_steps") or {}).get(r["arch"]) or {}).get(r["strategy"]) or {}
+            parts = run_seconds(t, bench.get("run_parts", {}).get(r["arch"]) or {}, bench["inference"][r["arch"]],
+                                int(r["epochs"]), int(r["val_every"]), int(r["batch_size"]), split,
+                                sliding=r.get("inference") == "sliding_window",
+                                startup_s=bench.get("startup_seconds") or 0.0, step_ms=own.get("step_ms"))
+            memory = t["fast"].get("peak_memory_mb")
+            row.update(hours=sum(parts.values())/3600, memory_gb=memory/1024 if memory else float("nan"),
+                       as_measured=list(r["roi"]) == list(settings.get("roi", [])) and
+                       int(r["batch_size"]) == int(settings.get("batch_size", -1)))
+        rows.append(row)
+    return pd.DataFrame(rows)

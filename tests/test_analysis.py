@@ -38,11 +38,12 @@ def test_binary_merge_is_the_stack_of_the_n_predictions(runs):
     ml = [m for m in ms if m["config"]["strategy"] == "multilabel"][0]
     assert [v["series"] for v in ml["per_volume"]] == [v["series"] for v in merged["per_volume"]] and ml["channels"] == merged["channels"]
 
-def test_analysis_notebook_through_papermill(runs, tmp_path):
-    r = subprocess.run([str(BIN/"papermill"), str(ROOT/"nbs"/"09_analysis.ipynb"), str(tmp_path/"analysis.ipynb"), "--cwd", str(ROOT/"nbs"),
-                        "--log-level", "ERROR", "-p", "runs_dir", str(runs), "-p", "figures_dir", str(tmp_path/"fig"), "-p", "n_boot", "200"],
+def test_analyze_command(runs, tmp_path):
+    "`spine_nb analyze`: the analysis template over the runs, its executed copy, figures and the summary in RUNS."
+    r = subprocess.run([str(BIN/"spine_nb"), "analyze", str(runs), "--figures", str(tmp_path/"fig"), "--n-boot", "200"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (runs/"analysis.ipynb").is_file() and "left out" not in r.stdout and "figure4.png" in r.stdout
     res = pd.read_csv(runs/"results.csv")
     assert set(res.strategy) == {"binary", "multilabel"}
     merged = res[(res.strategy == "binary") & (res.pathology == "(merged 3)") & (res.metric == "macro_dsc")]
@@ -51,3 +52,29 @@ def test_analysis_notebook_through_papermill(runs, tmp_path):
     for f in ("figure4.png", "pathology_dsc.png", "cost.png"): assert (tmp_path/"fig"/f).stat().st_size > 10_000, f
     summary = (runs/"summary.md").read_text()
     assert "Best configuration per strategy" in summary and "**multilabel vs binary, macro dsc**" in summary
+
+def test_analyze_a_folder_without_a_binary_group(runs, tmp_path):
+    """A multi-label run, two of three binary runs, a failed run and a folder that is not a run: the analysis runs on
+    the multi-label run and lists the others with why; a folder with no finished run is an error naming it."""
+    import shutil
+    from spine_nb.analysis import analyze_runs
+    from spine_nb.core import SpineError
+    folder = tmp_path/"runs"
+    for d in runs.iterdir():
+        config = json.loads((d/"metrics.json").read_text())["config"] if (d/"metrics.json").is_file() else {}
+        if config and config.get("pathology") != "Disc herniation": shutil.copytree(d, folder/d.name)
+    ml = next(folder.glob("multilabel-*"))
+    shutil.copytree(ml, folder/"broken")
+    (folder/"broken"/"metrics.json").unlink()
+    (folder/"broken"/"status.json").write_text(json.dumps(dict(status="failed", error="RuntimeError: out of memory")))
+    (folder/"notes").mkdir()
+    out = analyze_runs(folder, n_boot=20)
+    assert out["notebook"].is_file() and not (folder/"analysis-failed.ipynb").exists()
+    assert set(pd.read_csv(out["results"]).strategy) == {"multilabel"}
+    skipped = pd.read_csv(out["skipped"]).set_index("run").reason.to_dict()
+    assert skipped["broken"] == "not finished (failed): RuntimeError: out of memory" and len(skipped) == 3, skipped
+    assert skipped["notes"] == "not a run folder (no config.json)"
+    assert [r for r in skipped.values() if r.startswith("binary group without a finished run of")], skipped
+    assert "no complete binary group" in (folder/"analysis.ipynb").read_text()
+    (tmp_path/"empty").mkdir()
+    with pytest.raises(SpineError, match=r"no finished run .* analysis-failed.ipynb"): analyze_runs(tmp_path/"empty", n_boot=20)

@@ -48,22 +48,21 @@ def test_export_is_the_runs_split_and_labels(tiny_phantom, tmp_path):
     assert len(meta["regions_class_order"]) == 3 and meta["spine_nb"]["data_fingerprint"]
 
 def test_export_refusals(tiny_phantom, tmp_path):
-    "A dataset id held by another export, the binary strategy, a folder that is not SPIDER: errors that say so."
+    """A dataset id held by another export, the binary strategy, a folder that is not SPIDER: errors that say so
+    (in-process: the command line's way of printing an error is checked once, in 11_cli)."""
+    from spine_nb.core import SpineError
     from spine_nb.nnunet import export_dataset
     out = tmp_path/"nn"
     export_dataset(tiny_phantom, out, "multilabel", "disc3", dataset_id=42)
-    r = cli("nnunet", "export", tiny_phantom, out, "--strategy", "multiclass", "--pathology-set", "disc3",
-            "--dataset-id", "42", ok=False)
-    assert "dataset id 42 is in use by another dataset" in r.stderr, r.stderr
+    with pytest.raises(SpineError, match="dataset id 42 is in use by another dataset"):
+        export_dataset(tiny_phantom, out, "multiclass", "disc3", dataset_id=42)
     other = tmp_path/"other"                                          # the same id from other data: refused too
     shutil.copytree(tiny_phantom, other)
     (other/"radiological_gradings.csv").write_text((other/"radiological_gradings.csv").read_text() + "\n")
-    r = cli("nnunet", "export", other, out, "--strategy", "multilabel", "--pathology-set", "disc3", "--dataset-id",
-            "42", ok=False)
-    assert "dataset id 42 is in use by another dataset" in r.stderr, r.stderr
-    r = cli("nnunet", "export", tmp_path/"nowhere", out, "--strategy", "multilabel", ok=False)
-    assert "no such folder" in r.stderr, r.stderr
-    with pytest.raises(Exception, match="expected multilabel or multiclass"): export_dataset(tiny_phantom, out, "binary")
+    with pytest.raises(SpineError, match="dataset id 42 is in use by another dataset"):
+        export_dataset(other, out, "multilabel", "disc3", dataset_id=42)
+    with pytest.raises(SpineError, match="no such folder"): export_dataset(tmp_path/"nowhere", out, "multilabel")
+    with pytest.raises(SpineError, match="expected multilabel or multiclass"): export_dataset(tiny_phantom, out, "binary")
 
 def test_train_prints_the_commands(tiny_phantom, tmp_path):
     from spine_nb.nnunet import export_dataset
@@ -90,8 +89,9 @@ def test_import_analysis_and_outside_check(nnunet_out, tmp_path):
         assert x["compared"] > 0 and x["disagreements"] == [] and x["max_abs_difference"] <= 1e-6, x
         assert len(m["per_volume"]) == 2 and m["cost"]["parameters"] > 1e6 and m["eval_region"] == "full volume"
         assert pd.read_csv(f/"history.csv").epoch.tolist() == [1]
-    r2 = cli("nnunet", "import", nnunet_out, runs, "--trainer", SMOKE)           # again: the same folders, kept
-    assert sorted(runs.glob("*-nnunet_3d_fullres-*")) == folders and r2.stdout == r.stdout
+    from spine_nb.nnunet import import_nnunet
+    again = import_nnunet(nnunet_out, runs, trainer=SMOKE)                      # again: the same folders, kept
+    assert sorted(again) == folders and sorted(runs.glob("*-nnunet_3d_fullres-*")) == folders
     r = subprocess.run([str(BIN/"papermill"), str(ROOT/"nbs"/"09_analysis.ipynb"), str(tmp_path/"analysis.ipynb"),
                         "--cwd", str(ROOT/"nbs"), "--log-level", "ERROR", "-p", "runs_dir", str(runs), "-p",
                         "figures_dir", str(tmp_path/"fig"), "-p", "n_boot", "50"], capture_output=True, text=True)
@@ -102,18 +102,20 @@ def test_import_analysis_and_outside_check(nnunet_out, tmp_path):
 
 def test_import_refusals(nnunet_out, tmp_path):
     "An unfinished training, predictions of another dataset, missing probabilities: each named, nothing imported."
+    from spine_nb.core import SpineError
+    from spine_nb.nnunet import import_nnunet
     out = tmp_path/"nn"
     shutil.copytree(nnunet_out, out)
     (ml,) = out.glob("predictions/Dataset501_*/*/fold_0")
     (mc,) = out.glob("predictions/Dataset502_*/*/fold_0")
     shutil.copy(mc/"dataset.json", ml/"dataset.json")
-    r = cli("nnunet", "import", out, tmp_path/"runs", "--trainer", SMOKE, "--dataset-id", "501", ok=False)
-    assert "not the predictions of Dataset501_spine_nb_multilabel_disc3" in r.stderr, r.stderr
+    with pytest.raises(SpineError, match="not the predictions of Dataset501_spine_nb_multilabel_disc3"):
+        import_nnunet(out, tmp_path/"runs", 501, trainer=SMOKE)
     next(mc.glob("*.npz")).unlink()
-    r = cli("nnunet", "import", out, tmp_path/"runs", "--trainer", SMOKE, "--dataset-id", "502", ok=False)
-    assert "no probabilities of test cases" in r.stderr, r.stderr
+    with pytest.raises(SpineError, match="no probabilities of test cases"):
+        import_nnunet(out, tmp_path/"runs", 502, trainer=SMOKE)
     (final,) = out.glob("nnUNet_results/Dataset502_*/*/fold_0/checkpoint_final.pth")
     final.unlink()
-    r = cli("nnunet", "import", out, tmp_path/"runs", "--trainer", SMOKE, "--dataset-id", "502", ok=False)
-    assert "the training has not finished (no checkpoint_final.pth)" in r.stderr, r.stderr
+    with pytest.raises(SpineError, match=r"the training has not finished \(no checkpoint_final.pth\)"):
+        import_nnunet(out, tmp_path/"runs", 502, trainer=SMOKE)
     assert not list((tmp_path/"runs").glob("*/metrics.json"))

@@ -6,10 +6,26 @@ from conftest import ROOT, BIN
 
 NBS = sorted(p.name for p in (ROOT/"nbs").glob("*.ipynb"))
 
+@pytest.fixture(scope="module")
+def forks(tmp_path_factory):
+    "One process that has imported torch, MONAI and spine_nb, forking one child per notebook (tests/notebook_forks.py)."
+    logs = tmp_path_factory.mktemp("notebook_logs")
+    proc = subprocess.Popen([sys.executable, "-u", str(ROOT/"tests"/"notebook_forks.py"), str(logs)], cwd=ROOT/"nbs",
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "READY", "the notebook runner did not start"
+    yield proc, logs
+    proc.stdin.close()
+    proc.wait(timeout=60)
+
 @pytest.mark.parametrize("nb", NBS)
-def test_notebook_runs(nb):
-    r = subprocess.run([str(BIN/"nbdev_test"), "--path", f"nbs/{nb}", "--do_print"], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0, f"{nb} failed under nbdev_test:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+def test_notebook_runs(nb, forks):
+    "The notebook top to bottom as nbdev_test runs it (its test flags skipped), in a process of its own."
+    proc, logs = forks
+    proc.stdin.write(f"{ROOT/'nbs'/nb}\n")
+    proc.stdin.flush()
+    done = proc.stdout.readline().split()
+    log = (logs/f"{nb}.log").read_text() if (logs/f"{nb}.log").is_file() else "(no output)"
+    assert done[:2] == ["DONE", "0"], f"{nb} failed under nbdev's test_nb ({' '.join(done) or 'runner died'}):\n{log[-6000:]}"
 
 def test_library_matches_notebooks(tmp_path):
     "nbdev_export of nbs/ reproduces spine_nb/*.py exactly: nobody edited the library by hand."

@@ -143,6 +143,34 @@ def test_bad_input_is_refused_before_anything_is_written(runs, tiny_phantom, tmp
     sitk.WriteImage(moved, str(tmp_path/"moved.mha"))
     _refused(tmp_path, runs/"ml", scan, "--anatomy", tmp_path/"moved.mha", expect="moved.mha: anatomy mask origin")
     _refused(tmp_path, runs/"ml", scan, "--tau", "0", expect="tau=0.0: expected a share of the disc in (0, 1]")
+    blank = sitk.ReadImage(str(scan)) * 0                              # an all-zero export of the scan
+    sitk.WriteImage(blank, str(tmp_path/"blank.mha"))
+    _refused(tmp_path, runs/"ml", scan, tmp_path/"blank.mha", expect="blank.mha: every voxel is 0; expected a scan")
+
+
+def test_a_prediction_is_written_whole_and_never_mixed(runs, tiny_phantom, tmp_path):
+    """Into a folder that holds a prediction: refused, or (--overwrite) replaced whole, so no mask of the first run's 7
+    pathologies stays beside the second run's 3; an --out that is a file is refused before inference,
+    and one another predict is writing into."""
+    scan, out = tiny_phantom/"images"/"1_t2.mha", tmp_path/"out"
+    assert spine_nb("predict", runs/"spider7", scan, "--out", out, "--device", "cpu").returncode == 0
+    first = sorted(p.name for p in (out/"1_t2").iterdir())
+    assert len([f for f in first if f.startswith("mask_")]) == len(channels("spider7"))
+    r = spine_nb("predict", runs/"ml", scan, "--out", out, "--device", "cpu")
+    assert r.returncode == 2 and "1_t2: holds an earlier prediction" in r.stderr, r.stderr
+    assert sorted(p.name for p in (out/"1_t2").iterdir()) == first
+    r = spine_nb("predict", runs/"ml", scan, "--out", out, "--device", "cpu", "--overwrite")
+    assert r.returncode == 0, r.stderr
+    masks = [p.name for p in (out/"1_t2").iterdir() if p.name.startswith("mask_")]
+    assert len(masks) == 3 and json.loads((out/"1_t2"/"predict.json").read_text())["names"] == channels("disc3")
+    assert [p.name for p in out.iterdir() if p.name != ".lock"] == ["1_t2"], "a temporary folder was left"
+    (tmp_path/"afile").write_text("x")
+    r = spine_nb("predict", runs/"ml", scan, "--out", tmp_path/"afile", "--device", "cpu")
+    assert r.returncode == 2 and "afile: a file; expected a folder to write into" in r.stderr, r.stderr
+    from spine_nb.core import run_lock
+    with run_lock(tmp_path/"busy"):                                     # another predict writing into --out
+        r = spine_nb("predict", runs/"ml", scan, "--out", tmp_path/"busy", "--device", "cpu")
+    assert r.returncode == 2 and "another spine_nb predict is writing there" in r.stderr, r.stderr
 
 
 def test_far_spacing_is_a_warning_with_both_spacings(runs, tiny_phantom, tmp_path):

@@ -1,5 +1,5 @@
 "Nothing lost, nothing mixed, nothing trusted blindly (issue 19): one test per failure a hostile user found."
-import configparser, contextlib, errno, io, os, subprocess, sys
+import configparser, contextlib, errno, io, os, shutil, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +39,27 @@ def two_phantoms(tmp_path_factory):
 
 
 def test_1_a_sweep_never_reuses_runs_made_on_other_data(two_phantoms, tmp_path):
+    """Other data is refused, told by content (one byte of a mask edited in place, same size, too); the same data
+    copied to another folder is the same data: its finished run is reused."""
     a, b = two_phantoms
     env = dict(os.environ, SPINE_NB_CACHE=str(tmp_path/"cache"))
-    first = spine_nb("sweep", *TINY, "--loss", "dice", "--data", a, "--runs", tmp_path/"runs", env=env)
+    sweep = lambda data: spine_nb("sweep", *TINY, "--loss", "dice", "--data", data, "--runs", tmp_path/"runs", env=env)
+    first = sweep(a)
     assert first.returncode == 0, first.stderr[-2000:]
-    other = spine_nb("sweep", *TINY, "--loss", "dice", "--data", b, "--runs", tmp_path/"runs", env=env)
-    assert other.returncode == 2, other.stdout[-2000:]
-    assert f"data_dir: '{a}' there, '{b}' now" in other.stderr and "data_fingerprint" in other.stderr
     assert "trained by this sweep: 1" in first.stdout and not list((tmp_path/"runs").glob("*/.train.ipynb*"))
+    other = sweep(b)
+    assert other.returncode == 2, other.stdout[-2000:]
+    assert "holds a run with another configuration (data_fingerprint: " in other.stderr, other.stderr
+    copy = shutil.copytree(a, tmp_path/"copy")
+    again = sweep(copy)
+    assert again.returncode == 0 and "trained by this sweep: 0" in again.stdout, again.stdout + again.stderr
+    mask = sorted((copy/"masks").glob("*.mha"))[0]
+    raw, stamp = bytearray(mask.read_bytes()), mask.stat().st_mtime_ns
+    raw[-1] ^= 1
+    mask.write_bytes(bytes(raw))
+    os.utime(mask, ns=(stamp + 10**7, stamp + 10**7))                 # a later edit: its modification time moves
+    edited = sweep(copy)
+    assert edited.returncode == 2 and "(data_fingerprint: " in edited.stderr, edited.stderr
 
 
 def test_2_two_sweeps_on_one_runs_folder_train_each_run_once(two_phantoms, tmp_path):
@@ -84,6 +97,9 @@ def test_4_bit_rot_in_a_checkpoint_is_refused(tiny_phantom, tmp_path):
     raw[middle:middle + 2000] = bytes(b ^ 0xFF for b in raw[middle:middle + 2000])
     last.write_bytes(bytes(raw))
     with pytest.raises(SpineError, match=r"last.pt: checksum mismatch .*delete it to start this run again"):
+        run_pipeline(**kw)
+    last.with_name("last.pt.sha256").unlink()                              # the sidecar lost too: still refused
+    with pytest.raises(SpineError, match=r"last.pt: no last.pt.sha256 beside it.*spine_nb trust-checkpoint"):
         run_pipeline(**kw)
 
 
@@ -153,9 +169,18 @@ def test_9_setup_inside_an_active_virtualenv_still_makes_dot_venv(tmp_path):
     assert not list((other/"lib").glob("python*/site-packages/spine_nb*")), "installed into the active environment"
 
 
-def test_smaller_ones(tiny_phantom, tmp_path):
+def test_smaller_ones(tiny_phantom, tmp_path, monkeypatch):
     code, err = cli("sweep", "--data", tmp_path/"nonexistent", "--runs", tmp_path/"runs", *TINY)
     assert code == 2 and "nonexistent: no such folder" in err and not (tmp_path/"runs").exists()
+    import torch
+    have = torch.cuda.device_count()
+    code, err = cli("sweep", "--data", tiny_phantom, "--runs", tmp_path/"runs", "--gpus", f"{have},{have + 1}", *TINY)
+    assert code == 2 and f"no GPU {have}, {have + 1} here ({have} visible)" in err, err   # never the CPU instead
+    import spine_nb.sweep
+    monkeypatch.setattr(spine_nb.sweep, "SCHEDULER_TIMEOUT", "2s")
+    code, err = cli("sweep", "--data", tiny_phantom, "--runs", tmp_path/"runs", "--scheduler", "tcp://127.0.0.1:9", *TINY)
+    assert code == 2 and "scheduler tcp://127.0.0.1:9: cannot reach it" in err, err
+    assert not list((tmp_path/"runs").glob("*/metrics.json"))
     code, err = cli("demo", "--cases", "2", "--out", tmp_path/"demo")
     assert code == 2 and "cannot split 2 patient(s)" in err and not (tmp_path/"demo").exists()
     code, err = cli("bench", "--roi", "abc", "--out", tmp_path/"b")

@@ -81,17 +81,13 @@ def test_finished_run_is_not_retrained_and_another_config_is_refused(reference, 
     assert r.returncode != 0 and "holds a run with another configuration (loss: 'dice' there, 'gdl' now)" in r.stdout + r.stderr
     assert {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()} == before
 
-BAD = [(dict(arch="swin_unetr"), "multiple of 32"), (dict(loss="dice_ce"), "expected one of ['dice', 'dicefocal', 'gdl']"),
-       (dict(strategy="binary"), "the binary strategy needs one of")]
-
 def test_bad_config_fails_before_any_data_is_read(tmp_path):
-    "Three refused configurations, run side by side: each fails with its message and leaves no run folder."
-    procs = [(papermill(tmp_path/f"bad{i}.ipynb", tmp_path/f"run{i}", "", wait=False, **dict(PARAMS, **bad)), msg, tmp_path/f"run{i}")
-             for i, (bad, msg) in enumerate(BAD)]
-    for proc, msg, out in procs:
-        text = proc.communicate(timeout=600)[0].decode()
-        assert proc.returncode != 0 and msg in text, text[-3000:]
-        assert not out.exists(), "a refused configuration must not create or touch the run folder"
+    """A refused configuration fails in the template with its message and leaves no run folder (each message of
+    `RunConfig` is checked in 05b_config; one kernel here: kernels started side by side can race for a port)."""
+    out = tmp_path/"run"
+    r = papermill(tmp_path/"bad.ipynb", out, "", **dict(PARAMS, loss="dice_ce"))
+    assert r.returncode != 0 and "expected one of ['dice', 'dicefocal', 'gdl']" in r.stdout + r.stderr, r.stdout[-3000:]
+    assert not out.exists(), "a refused configuration must not create or touch the run folder"
 
 def test_stop_after_then_resume_in_process(tiny_phantom, tmp_path, monkeypatch):
     "fit() in slices of one epoch ends bit-identical to fit() in one go (CPU): random crops, sliding-window validation, binary."

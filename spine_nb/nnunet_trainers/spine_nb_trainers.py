@@ -8,6 +8,7 @@ __all__ = ['nnUNetTrainer_4epochs', 'nnUNetTrainer_8epochs', 'nnUNetTrainer_spin
 # %% ../../nbs/14b_nnunet_trainers.ipynb #2b7f25c2
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.training.nnUNetTrainer.variants.data_augmentation.nnUNetTrainerNoMirroring import nnUNetTrainerNoMirroring
 
 # %% ../../nbs/14b_nnunet_trainers.ipynb #6f0aaeff
 class nnUNetTrainer_4epochs(nnUNetTrainer):
@@ -26,8 +27,9 @@ class nnUNetTrainer_8epochs(nnUNetTrainer):
         self.num_epochs = 8
 
 # %% ../../nbs/14b_nnunet_trainers.ipynb #bf34fe3f
-class nnUNetTrainer_spine_nb_smoke(nnUNetTrainer):
-    "One epoch of 4 training and 2 validation iterations: a smoke test of the plumbing, not a model."
+class nnUNetTrainer_spine_nb_smoke(nnUNetTrainerNoMirroring):
+    """One epoch of 4 training and 2 validation iterations, without mirroring (in training and at inference, where
+    nnU-Net predicts each patch 8 times): a smoke test of the plumbing, not a model."""
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
