@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import RunLocked, SpineError, comma_list, read_json, run_lock, trust_checkpoint
+from .core import RunLocked, SpineError, check_whole, comma_list, read_json, run_lock, trust_checkpoint
 from .spider import ZENODO_URL, fetch_spider, parse_series_name, read_spider, read_volume
 from .labels import channels
 from .phantom import SIZES, make_phantom
 from .models import get_arch
 from .config import PRESETS
 from .run import is_run_path, resolve_runs
-from .predict import check_output_folder, check_scan, grading_truth, predict, read_anatomy, scan_name
+from .predict import check_output_folder, check_scan, check_tau, grading_truth, predict, read_anatomy, scan_name
 from .sweep import bench_result_for, device_slug, grid, grid_disk, grid_table, grid_time, run_sweep
 from .analysis import analyze_runs
 
@@ -216,6 +216,8 @@ def _predict(a):
     for m, v in zip(masks, volumes):
         if m is not None: read_anatomy(m, v)
     truths = _scan_truth(a, scans, channels(group[0].config["pathology_set"]))
+    check_tau(a.tau)
+    check_whole("lowest_disc", a.lowest_disc, 1)
     out = Path(a.out)
     if out.exists() and not out.is_dir(): raise SpineError(f"--out {out}: a file; expected a folder to write into")
     for n in names: check_output_folder(out/n, a.overwrite)

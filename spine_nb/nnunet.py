@@ -234,7 +234,7 @@ def nnunet_commands(out, raw, configuration: str = "3d_fullres", trainer: str = 
     did, procs = str(int(Path(raw).name[7:10])), os.environ.get("nnUNet_def_n_proc", str(min(8, os.cpu_count() or 1)))
     pred = prediction_folder(out, Path(raw).name, trainer, configuration, fold).resolve()
     return dict(plan=["nnUNetv2_plan_and_preprocess", "-d", did, "-c", configuration, "--verify_dataset_integrity",
-                      "-np", procs],
+                      "-np", procs, "-npfp", procs],                  # its fingerprint step would start 8 processes
                 train=["nnUNetv2_train", did, configuration, str(fold), "-tr", trainer, "-device", device, "--npz"],
                 predict=["nnUNetv2_predict", "-i", str(Path(raw).resolve()/"imagesTs"), "-o", str(pred), "-d", did,
                          "-c", configuration, "-f", str(fold), "-tr", trainer, "-chk", "checkpoint_final.pth",

@@ -27,8 +27,8 @@ from .run import Run, resolve_runs
 # %% auto #0
 __all__ = ['MAX_LEVELS', 'PALETTE', 'SPACING_FACTOR', 'level_name', 'levels_from_discs', 'level_report', 'level_agreement',
            'grading_truth', 'overlay_rgba', 'output_suffix', 'scan_name', 'slug', 'Prediction', 'report_markdown',
-           'report_figure', 'check_output_folder', 'check_spacing', 'check_scan', 'read_anatomy', 'predict',
-           'read_prediction']
+           'report_figure', 'check_output_folder', 'check_spacing', 'check_tau', 'check_scan', 'read_anatomy',
+           'predict', 'read_prediction']
 
 # %% ../nbs/07c_predict.ipynb #2eaa6135
 MAX_LEVELS = 10                  # more discs than this in one lumbar scan is implausible (SPIDER: 5 to 9 graded discs)
@@ -265,6 +265,11 @@ def check_spacing(scan: Volume, run: Run):
                       f"the training data's {tuple(round(v, 3) for v in ref)} mm; the model may not transfer",
                       stacklevel=3)
 
+def check_tau(tau) -> float:
+    "The share of a disc's voxels that calls it: in (0, 1], or an error."
+    if not 0 < float(tau) <= 1: raise SpineError(f"tau={tau!r}: expected a share of the disc in (0, 1]")
+    return float(tau)
+
 def check_scan(vol: Volume) -> Volume:
     "A scan with an image in it, or an error naming it: a constant volume (a blank or all-zero export) is refused."
     lo, hi = float(vol.array.min()), float(vol.array.max())
@@ -283,8 +288,7 @@ def predict(runs, scan, anatomy=None, tau: float = 0.5, device: str = "auto",
     """Predict `scan` (a path: `.mha`, `.nii(.gz)`, a DICOM folder; or a `Volume`) with `runs` (see `resolve_runs`):
     sliding windows at each run's ROI over the whole volume; levels from `anatomy` (a mask path) or the model (its
     lowest disc taken as disc number `lowest_disc`, 1 = L5/S1)."""
-    if not 0 < float(tau) <= 1: raise SpineError(f"tau={tau!r}: expected a share of the disc in (0, 1]")
-    lowest_disc = check_whole("lowest_disc", lowest_disc, 1)
+    tau, lowest_disc = check_tau(tau), check_whole("lowest_disc", lowest_disc, 1)
     group = resolve_runs(runs)
     vol = check_scan(scan if isinstance(scan, Volume) else read_volume(scan))
     mask = read_anatomy(anatomy, vol) if anatomy is not None else None

@@ -1,5 +1,6 @@
 "Nothing lost, nothing mixed, nothing trusted blindly (issue 19): one test per failure a hostile user found."
 import configparser, contextlib, errno, io, os, shutil, subprocess, sys
+from unittest import mock
 from pathlib import Path
 
 import numpy as np
@@ -50,16 +51,20 @@ def test_1_a_sweep_never_reuses_runs_made_on_other_data(two_phantoms, tmp_path):
     other = sweep(b)
     assert other.returncode == 2, other.stdout[-2000:]
     assert "holds a run with another configuration (data_fingerprint: " in other.stderr, other.stderr
+    from spine_nb.sweep import check_finished                          # what the sweep checks first, in-process
+    runs = grid("paper", strategies=["multilabel"], archs=["unet3d"], losses=["dice"], pathology_set="disc3",
+                epochs=1, roi="16,64,64", batch_size=4)
+    assert (tmp_path/"runs"/runs[0]["run_id"]/"metrics.json").is_file()
     copy = shutil.copytree(a, tmp_path/"copy")
-    again = sweep(copy)
-    assert again.returncode == 0 and "trained by this sweep: 0" in again.stdout, again.stdout + again.stderr
-    mask = sorted((copy/"masks").glob("*.mha"))[0]
-    raw, stamp = bytearray(mask.read_bytes()), mask.stat().st_mtime_ns
-    raw[-1] ^= 1
-    mask.write_bytes(bytes(raw))
-    os.utime(mask, ns=(stamp + 10**7, stamp + 10**7))                 # a later edit: its modification time moves
-    edited = sweep(copy)
-    assert edited.returncode == 2 and "(data_fingerprint: " in edited.stderr, edited.stderr
+    with mock.patch.dict(os.environ, SPINE_NB_CACHE=str(tmp_path/"cache")):
+        check_finished(runs, tmp_path/"runs", str(copy))              # the same data elsewhere: its run is reused
+        mask = sorted((copy/"masks").glob("*.mha"))[0]
+        raw, stamp = bytearray(mask.read_bytes()), mask.stat().st_mtime_ns
+        raw[-1] ^= 1
+        mask.write_bytes(bytes(raw))
+        os.utime(mask, ns=(stamp + 10**7, stamp + 10**7))             # a later edit: its modification time moves
+        with pytest.raises(SpineError, match=r"holds a run with another configuration \(data_fingerprint: "):
+            check_finished(runs, tmp_path/"runs", str(copy))
 
 
 def test_2_two_sweeps_on_one_runs_folder_train_each_run_once(two_phantoms, tmp_path):

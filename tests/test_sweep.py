@@ -85,23 +85,22 @@ def test_dask_local_cluster_equals_sequential_and_survives_a_killed_worker(seque
     assert table.status.tolist() == ["finished"]*3, table.error.tolist()
     for r in runs: assert scores(out/r["run_id"]) == scores(sequential/r["run_id"]), r["run_id"]
 
-def test_gpus_executor_pins_one_device_per_worker(tiny_phantom, tmp_path):
-    "Without GPUs here, the pinning is checked through what each run saw in CUDA_VISIBLE_DEVICES."
-    runs = grid("paper", strategies=["multilabel"], archs=["unet3d"], losses=["dice"], epochs=1, roi=[16, 64, 64],
-                batch_size=2, val_every=1)          # one run: what each worker sees is test_gpus_executor_pins_every_worker
-    t = run_sweep(runs, tmp_path/"runs", tiny_phantom, executor="gpus", gpus=["0", "1"], per_gpu=1, extra=dict(device="cpu"), progress=False)
-    assert t.status.tolist() == ["finished"], t.error.tolist()
-    seen = {json.loads((tmp_path/"runs"/r["run_id"]/"metrics.json").read_text())["cost"]["cuda_visible_devices"] for r in runs}
-    assert seen <= {"0", "1"} and seen
-
-def test_gpus_executor_pins_every_worker():
-    "Every worker of the `gpus` executor sees exactly one device, and each device gets `per_gpu` workers."
+def test_gpus_executor_pins_every_worker_and_its_runs(tiny_phantom, tmp_path):
+    """Every worker of the `gpus` executor sees exactly one device, each device gets `per_gpu` workers, and a run on
+    them records the device it saw (without GPUs here, through CUDA_VISIBLE_DEVICES)."""
     from spine_nb.sweep import _client
     client, opened = _client("gpus", gpus=["0", "1"], per_gpu=2)
-    try: seen = client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
+    try:
+        seen = client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
+        runs = grid("paper", strategies=["multilabel"], archs=["unet3d"], losses=["dice"], epochs=1,
+                    roi=[16, 64, 64], batch_size=2, val_every=1)
+        t = run_sweep(runs, tmp_path/"runs", tiny_phantom, executor=client, extra=dict(device="cpu"), progress=False)
     finally:
         for o in opened: o.close()
     assert sorted(seen.values()) == ["0", "0", "1", "1"], seen
+    assert t.status.tolist() == ["finished"], t.error.tolist()
+    m = json.loads((tmp_path/"runs"/runs[0]["run_id"]/"metrics.json").read_text())
+    assert m["cost"]["cuda_visible_devices"] in {"0", "1"}
 
 def test_fused_binary_group_runs_as_one_task_and_scores_as_apart(sequential, tiny_phantom, tmp_path):
     "`--set fuse_binary=true`: the group trains in its first run's notebook, each run keeps its folder and scores."

@@ -10,6 +10,8 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from spine_nb.core import KERNEL_ARGUMENTS  # noqa: E402  (the kernel's start-up warnings left out, as in every run)
 DOCS = ["01_phantom", "06_data", "07_train", "07c_predict", "09_analysis", "10_viewer", "14_nnunet"]
 SKIP_FLAGS = ("slow", "gpu", "browser")
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -30,7 +32,7 @@ def execute(name: str, timeout: int = 900) -> float:
     before = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = scratch
     try:
-        client = NotebookClient(run, timeout=timeout, kernel_name="python3",
+        client = NotebookClient(run, timeout=timeout, kernel_name="python3", extra_arguments=KERNEL_ARGUMENTS,
                                 resources={"metadata": {"path": str(ROOT/"nbs")}})
         client.execute()
     finally:
