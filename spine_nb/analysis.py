@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from .core import SpineError, atomic_path, execute_template, read_json
+from .core import SpineError, atomic_path, check_writable, execute_template, read_json
 from .labels import channels, get_strategy, strategy_names
 from .metrics import class_means, diagnosis_metrics, macro_of, pooled_dsc, score_volume
 from .models import arch_names
@@ -35,11 +35,13 @@ def strategy_order(present) -> list:
     known = strategy_names()
     return [s for s in known if s in present] + sorted(present - set(known))
 
-def load_runs(runs_dir) -> list[dict]:
-    "The `metrics.json` of every finished run under `runs_dir`, with its folder."
+def load_runs(runs_dir, data_dir=None) -> list[dict]:
+    """The `metrics.json` of every finished run under `runs_dir`, with its folder; `data_dir`: where their data is now
+    (runs moved with their data), in place of the `data_dir` of their configs."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir(): raise SpineError(f"runs_dir {runs_dir}: no such folder")
-    return [dict(Run(f.parent).metrics, run_dir=str(f.parent)) for f in sorted(runs_dir.glob("*/metrics.json"))]
+    runs = [Run(f.parent, data_dir) for f in sorted(runs_dir.glob("*/metrics.json"))]
+    return [dict(r.metrics, run_dir=str(r.dir), config=dict(r.config, data_dir=str(r.data_dir))) for r in runs]
 
 def _nan(v): return np.nan if v is None else float(v)
 
@@ -81,7 +83,7 @@ def _merged_volume(runs: list[Run], series: str) -> dict:
 def merge_binary(group: list[dict]) -> dict:
     """Merged predictions of a complete binary group, scored like any run: a metrics dict with `per_volume` and
     `diagnosis`."""
-    first, runs = group[0], [Run(m["run_dir"]) for m in group]
+    first, runs = group[0], [Run(m["run_dir"], m["config"]["data_dir"]) for m in group]
     names = [m["config"]["pathology"] for m in group]
     series = [v["series"] for v in first["per_volume"]]
     if any([v["series"] for v in m["per_volume"]] != series for m in group):
@@ -664,16 +666,19 @@ def summary_markdown(results: pd.DataFrame, tests: pd.DataFrame, spread: pd.Data
 
 # %% ../nbs/09_analysis.ipynb #1565dea5
 def analyze_runs(runs_dir, figures_dir=None, n_boot: int = 1000, learn_epochs: int = 0,
-                 kernel: str = "python3") -> dict:
+                 kernel: str = "python3", data_dir=None) -> dict:
     """The analysis template over `runs_dir` through papermill: `RUNS/analysis.ipynb` (the executed notebook),
     `results.csv`, `summary.md`, `skipped_runs.csv` and the figures (in `figures_dir`, default `RUNS/figures`);
-    returns their paths. An error of the notebook is a `SpineError` naming its executed copy."""
+    returns their paths; `data_dir`: the runs' data, when it moved with them. An error of the notebook is a
+    `SpineError` naming its executed copy."""
     import papermill as pm
     runs_dir = Path(runs_dir).resolve()
     if not runs_dir.is_dir(): raise SpineError(f"runs_dir {runs_dir}: no such folder")
     figures = Path(figures_dir).resolve() if figures_dir else runs_dir/"figures"
-    params = dict(runs_dir=str(runs_dir), figures_dir=str(figures), n_boot=int(n_boot), learn_epochs=learn_epochs)
-    done, failed = runs_dir/"analysis.ipynb", runs_dir/"analysis-failed.ipynb"
+    params = dict(runs_dir=str(runs_dir), figures_dir=str(figures), n_boot=int(n_boot), learn_epochs=learn_epochs,
+                  data_dir=str(Path(data_dir).resolve()) if data_dir else "")
+    done, failed = check_writable(runs_dir/"analysis.ipynb"), runs_dir/"analysis-failed.ipynb"
+    check_writable(figures/"figure4.png")
     running = runs_dir/".analysis.running.ipynb"
     try:
         execute_template("analysis", running, params, runs_dir, kernel)

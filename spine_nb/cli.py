@@ -18,11 +18,12 @@ from .models import get_arch
 from .config import PRESETS
 from .run import is_run_path, resolve_runs
 from .predict import check_output_folder, check_scan, check_tau, grading_truth, predict, read_anatomy, scan_name
-from .sweep import bench_result_for, device_slug, grid, grid_disk, grid_table, grid_time, run_sweep
+from .sweep import (bench_result_for, device_slug, grid, grid_disk, grid_table, grid_time, run_sweep,
+                            slurm_executor)
 from .analysis import analyze_runs
 
 # %% auto #0
-__all__ = ['parser', 'main']
+__all__ = ['EPOCHS_BOUND', 'check_epochs', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #ec88aca5
 def _phantom(a):
@@ -115,6 +116,20 @@ def _dry_run(runs: list, a):
                  if not cost.as_measured.all() else ""))
     print("nothing executed (--dry-run)")
 
+
+# %% ../nbs/11_cli.ipynb #6df1a912
+EPOCHS_BOUND = 5000      # more epochs per run than this is refused without --force (the paper trains 500)
+
+def check_epochs(runs: list, a):
+    "Refuse, with the grid's projected time, runs of more than `EPOCHS_BOUND` epochs unless `--force` is given."
+    most = max(int(r["epochs"]) for r in runs)
+    if most <= EPOCHS_BOUND or a.force: return
+    cost, whence = _grid_time(runs, a)
+    hours = cost.hours.sum(min_count=1) if cost is not None else float("nan")
+    time = f"about {hours:,.0f} device-hours projected ({whence})" if hours == hours else f"no time figure: {whence}"
+    raise SpineError(f"epochs={most}: more than {EPOCHS_BOUND} epochs per run (the paper trains 500); {time}; "
+                     "give --force to run it anyway")
+
 def _sweep(a):
     over = {}
     for kv in a.set or []:
@@ -124,7 +139,10 @@ def _sweep(a):
     runs = grid(a.preset, strategies=comma_list(a.strategy), archs=comma_list(a.arch), losses=comma_list(a.loss),
                 pathologies=comma_list(a.pathology), seeds=a.seeds, **over)
     if a.dry_run: return _dry_run(runs, a)
+    check_epochs(runs, a)
     if not a.data: raise SpineError("--data: expected a SPIDER folder (or a phantom made by `spine_nb phantom`)")
+    if a.slurm and (a.scheduler or a.gpus):
+        raise SpineError("--slurm: not with --scheduler or --gpus (SLURM places the runs; --gpus-per-job sets GPUs)")
     executor = a.scheduler or ("gpus" if a.gpus else "sequential")
     gpus = None if a.gpus in (None, "all") else comma_list(a.gpus)
     if gpus and a.device != "cpu":                           # named GPUs must exist: never the CPU in their place
@@ -135,7 +153,13 @@ def _sweep(a):
                                  f"below {have}, or 'all'")
     extra = {"device": a.device} if a.device else None
     per_gpu = a.per_gpu or max(get_arch(r["arch"]).per_gpu for r in runs)   # default: the bench's choice (12_fast)
-    t = run_sweep(runs, a.runs, a.data, executor=executor, gpus=gpus, per_gpu=per_gpu, extra=extra)
+    if a.slurm: executor = slurm_executor(a.runs, a.partition, a.gpus_per_job, a.time, a.jobs, a.cpus_per_job, a.mem,
+                                          a.sbatch or ())
+    try: t = run_sweep(runs, a.runs, a.data, executor=executor, gpus=gpus, per_gpu=per_gpu, extra=extra)
+    finally:
+        if a.slurm:
+            executor.close()
+            executor.cluster.close()
     counts = t.status.value_counts().to_dict()
     trained = int(((t.status == "finished") & ~t.skipped.astype(bool)).sum())
     print(f"{len(t)} runs in {a.runs}: {counts}; trained by this sweep: {trained}; table: {Path(a.runs)/'sweep.csv'}")
@@ -164,15 +188,27 @@ def _add_sweep(sub):
                     help="runs at once per GPU with --gpus (default: the largest per_gpu of the grid's "
                          "architectures)")
     sw.add_argument("--device", help="device passed to every run (default: auto)")
+    sl = sw.add_argument_group("SLURM", "--slurm: each run in a SLURM job (dask-jobqueue); a job that ends early is "
+                                        "replaced and its run resumes; job logs in RUNS/slurm/")
+    sl.add_argument("--slurm", action="store_true", help="submit the runs as SLURM jobs from this machine")
+    sl.add_argument("--partition", help="SLURM partition (default: the cluster's default)")
+    sl.add_argument("--gpus-per-job", type=int, default=1, help="GPUs per job, as --gres=gpu:N (default 1; 0: none)")
+    sl.add_argument("--time", default="24:00:00", help="time limit per job (default 24:00:00)")
+    sl.add_argument("--jobs", type=int, default=4, help="jobs at once (default 4)")
+    sl.add_argument("--cpus-per-job", type=int, default=4, help="CPUs per job (default 4)")
+    sl.add_argument("--mem", default="32GB", help="memory per job (default 32GB)")
+    sl.add_argument("--sbatch", action="append", metavar="OPTION",
+                    help="an extra #SBATCH option, e.g. --sbatch=--account=abc (repeatable)")
     sw.add_argument("--dry-run", action="store_true",
                     help="print the grid, its disk, and its time and GPU memory from a bench result; run nothing")
+    sw.add_argument("--force", action="store_true", help=f"run even with more than {EPOCHS_BOUND} epochs per run")
     sw.add_argument("--bench", metavar="FILE", help="--dry-run: the bench result to project from (default: the newest "
                                                     "in bench/results for this device, else for a GPU)")
     sw.set_defaults(func=_sweep)
 
 # %% ../nbs/11_cli.ipynb #ccb8957c
 def _analyze(a):
-    out = analyze_runs(a.runs, a.figures, a.n_boot, a.learn_epochs)
+    out = analyze_runs(a.runs, a.figures, a.n_boot, a.learn_epochs, data_dir=a.data)
     skipped = pd.read_csv(out["skipped"])
     print(f"{out['notebook']}: the executed analysis; {out['results']}, {out['summary']}")
     print("figures: " + ", ".join(str(f) for f in out["figures"]))
@@ -181,6 +217,8 @@ def _analyze(a):
 def _add_analyze(sub):
     an = sub.add_parser("analyze", help="Figure 4, the tables and the summary of a runs folder (the analysis template)")
     an.add_argument("runs", help="folder of the runs (e.g. runs/)")
+    an.add_argument("--data", help="where the runs' data is now, when it moved with them (default: as each run's "
+                                    "config says)")
     an.add_argument("--figures", help="where the figures go (default RUNS/figures)")
     an.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates of each CI (default 1000)")
     an.add_argument("--learn-epochs", type=int, default=0,
@@ -230,6 +268,7 @@ def _predict(a):
     except RunLocked:
         raise SpineError(f"--out {out}: another spine_nb predict is writing there; wait for it, or write elsewhere")
 
+# %% ../nbs/11_cli.ipynb #8568d1e3
 def _add_predict(sub):
     pr = sub.add_parser("predict", help="a finished run (or binary group) on new scans: masks, probabilities and a "
                                          "per-level report in each scan's own geometry")

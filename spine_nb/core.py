@@ -14,11 +14,11 @@ import torch
 
 # %% auto #0
 __all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'TEMPLATES', 'KERNEL_ARGUMENTS',
-           'PLUGIN_ENV', 'PLUGIN_GROUP', 'SpineError', 'ConfigError', 'disk_full', 'atomic_path', 'remove_stale_temps',
-           'atomic_write_text', 'sha256sum', 'default_cache_dir', 'file_sha256', 'checksum_path', 'save_checkpoint',
-           'load_checkpoint', 'trust_checkpoint', 'is_disc', 'as_flag', 'json_safe', 'check_choice', 'comma_list',
-           'check_whole', 'RunLocked', 'run_lock', 'read_json', 'keep_or_check', 'template_path', 'execute_template',
-           'load_plugins']
+           'PLUGIN_ENV', 'PLUGIN_GROUP', 'SpineError', 'ConfigError', 'disk_full', 'not_writable', 'check_writable',
+           'atomic_path', 'remove_stale_temps', 'atomic_write_text', 'sha256sum', 'default_cache_dir', 'file_sha256',
+           'checksum_path', 'save_checkpoint', 'load_checkpoint', 'trust_checkpoint', 'is_disc', 'as_flag', 'json_safe',
+           'check_choice', 'comma_list', 'check_whole', 'RunLocked', 'run_lock', 'lock_holder', 'read_json',
+           'keep_or_check', 'template_path', 'execute_template', 'load_plugins']
 
 # %% ../nbs/00a_core.ipynb #876af4b2
 class SpineError(ValueError):
@@ -42,13 +42,34 @@ def disk_full(path, tmp=None) -> SpineError:
     return SpineError(f"{path}: disk full after writing {written:,} bytes of it ({free:,} bytes free there); it needs "
                       "more than that: free some space and run the same command again")
 
+def not_writable(path, e: OSError) -> SpineError | OSError:
+    "The error for a write that failed: a full disk (`disk_full`) or a folder this user cannot write, naming the path."
+    if e.errno == errno.ENOSPC: return disk_full(path)
+    if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM): return e
+    why = "is on a read-only file system" if e.errno == errno.EROFS else "is not writable by this user"
+    return SpineError(f"{path}: cannot be written: its folder {Path(path).parent} {why}; expected a folder this user "
+                      "can write to")
+
+def check_writable(path) -> Path:
+    "`path`, when this user can write a file there (its folder made if missing); else the error naming it."
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.check.")
+    except OSError as e: raise not_writable(path, e) from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
 @contextmanager
 def atomic_path(path, suffix: str | None = None):
     "Yield a temporary path beside `path`; rename it onto `path` only if the block finishes."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                               suffix=suffix if suffix is not None else "".join(path.suffixes))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                   suffix=suffix if suffix is not None else "".join(path.suffixes))
+    except OSError as e: raise not_writable(path, e) from None
     os.close(fd)
     try:
         try: yield Path(tmp)
@@ -113,7 +134,10 @@ def save_checkpoint(path, **state) -> Path:
     path = Path(path)
     line = lambda d: f"{d}  {path.name}\n"
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        try: torch.save(state, tmp)
+        except RuntimeError as e:             # torch's writer reports a full disk as "unexpected pos" or "write failed"
+            if "unexpected pos" in str(e) or "write failed" in str(e): raise OSError(errno.ENOSPC, str(e)) from None
+            raise
         digest = sha256sum(tmp)
         old = _digests(path) if path.is_file() else []
         atomic_write_text(checksum_path(path), "".join(line(d) for d in [digest] + old))   # either file verifies
@@ -199,13 +223,29 @@ class RunLocked(SpineError):
 
 @contextmanager
 def run_lock(folder):
-    "Hold the OS lock of run folder `folder` for the block; `RunLocked` at once when another process holds it."
+    """Hold the OS lock of run folder `folder` for the block; `RunLocked` at once when another process holds it (not
+    the process that started this one: a sweep holds the lock of the run its kernel trains)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder/".lock", "a") as f:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = open(folder/".lock", "a")
+    except OSError as e: raise not_writable(folder/".lock", e) from None
+    with lock as f:
         try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError: raise RunLocked(f"{folder}: another process is running this run") from None
+        except BlockingIOError:
+            if lock_holder(folder) != os.getppid():
+                raise RunLocked(f"{folder}: another process is running this run") from None
+            yield folder                     # held for this process by the one that started it (the sweep)
+            return
+        f.truncate(0)
+        f.write(f"{os.getpid()}\n")
+        f.flush()
         yield folder
+
+def lock_holder(folder) -> int | None:
+    "The process id that `run_lock` wrote into the folder's `.lock` when it took it (None when unknown)."
+    try: return int((Path(folder)/".lock").read_text().split()[0])
+    except (OSError, ValueError, IndexError): return None
 
 # %% ../nbs/00a_core.ipynb #a5b08587
 def read_json(path) -> dict:

@@ -22,11 +22,12 @@ from .metrics import (box_mask, class_means, diagnosis_metrics, macro_of, multic
                               score_volume)
 from .config import SW_OVERLAP, RunConfig, use_amp
 from .data import RunData
+from .spider import orientation_code
 
 # %% auto #0
 __all__ = ['predict_volume', 'center_box', 'truth_of', 'write_nifti', 'read_nifti', 'write_predictions', 'voxel_counts',
-           'anatomy_truth', 'train_spacing', 'evaluable_classes_of', 'unseen_test_discs', 'true_classes', 'score_case',
-           'score_test_split']
+           'anatomy_truth', 'train_spacing', 'train_orientation', 'evaluable_classes_of', 'unseen_test_discs',
+           'true_classes', 'score_case', 'score_test_split']
 
 # %% ../nbs/06b_infer.ipynb #1aff102a
 def predict_volume(model, image: torch.Tensor, cfg: RunConfig, device) -> tuple[np.ndarray, tuple]:
@@ -110,6 +111,11 @@ def train_spacing(data: RunData) -> list:
     "The median voxel size `(D, H, W)` in mm of the training cases: what `predict` compares a new scan's with."
     return [float(v) for v in np.median([c["spacing"] for c in data.train], 0)]
 
+def train_orientation(data: RunData) -> str:
+    "The most common `orientation_code` of the training arrays: the one `predict` turns a new scan to."
+    codes = pd.Series([orientation_code(c["affine"]) for c in data.train])
+    return str(codes.value_counts().index[0])
+
 def evaluable_classes_of(volumes: list, names: list) -> list[int]:
     "The classes with a positive voxel in the test truth, from the per-volume records of `metrics.json`."
     return [k for k, n in enumerate(names) if sum(v["truth_voxels"][n] for v in volumes) > 0]
@@ -179,5 +185,5 @@ def score_test_split(net, cfg: RunConfig, data: RunData, device, folder, progres
                 eval_region="roi" if cfg.inference == "center" else "full volume",
                 split={s: list(data.spider.subset(s).name) for s in ("train", "val", "test")},
                 codebook=json.loads(cb.to_json()) if cb else None, unseen_test_discs=unseen_test_discs(data) if cb
-                else None, train_spacing=train_spacing(data),
+                else None, train_spacing=train_spacing(data), train_orientation=train_orientation(data),
                 anatomy_dsc=dict(zip(ANATOMY, class_means(np.concatenate(anatomy)))) if anatomy else None)

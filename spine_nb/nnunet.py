@@ -596,7 +596,7 @@ def _write_run(work: Path, meta: dict, cfg: dict, parts: dict, strategy, cb, n_o
                                   validations=[]),
                    eval_region="roi" if region else "full volume", cost=cost, split=prov["cases"],
                    codebook=prov["codebook"] if cb is not None else None, unseen_test_discs=None,
-                   train_spacing=None, anatomy_dsc=None)
+                   train_spacing=None, train_orientation=None, anatomy_dsc=None)
     atomic_write_text(work/"status.json", json.dumps(dict(status="finished", seconds=sum(seconds.values())), indent=1))
     atomic_write_text(work/"metrics.json", json.dumps(json_safe(metrics), indent=1))
     metrics["external_check"] = cross_check(work)

@@ -16,7 +16,8 @@ from fastcore.basics import patch
 
 from .core import (DISC_LEVELS, DISC_OFFSET, SpineError, _umask, atomic_path, atomic_write_text, check_whole,
                            is_disc, json_safe, read_json)
-from .spider import Volume, read_channels, read_gradings, read_volume, same_grid, write_volume
+from .spider import (Volume, apply_orientation_to, orientation_code, orientation_transforms, oriented_spacing,
+                             read_channels, read_gradings, read_volume, same_grid, write_volume)
 from .labels import ANATOMY, channels, disc_table
 from .metrics import diagnosis_metrics, disc_calls
 from .config import resolve_device
@@ -28,7 +29,7 @@ from .run import Run, resolve_runs
 __all__ = ['MAX_LEVELS', 'PALETTE', 'SPACING_FACTOR', 'level_name', 'levels_from_discs', 'level_report', 'level_agreement',
            'grading_truth', 'overlay_rgba', 'output_suffix', 'scan_name', 'slug', 'Prediction', 'report_markdown',
            'report_figure', 'check_output_folder', 'check_spacing', 'check_tau', 'check_scan', 'read_anatomy',
-           'predict', 'read_prediction']
+           'oriented_for', 'turned_back', 'predict', 'read_prediction']
 
 # %% ../nbs/07c_predict.ipynb #2eaa6135
 MAX_LEVELS = 10                  # more discs than this in one lumbar scan is implausible (SPIDER: 5 to 9 graded discs)
@@ -141,6 +142,7 @@ class Prediction:
     tau: float = 0.5
     truth: pd.DataFrame | None = None          # the radiologist's gradings of the scan's discs, when known
     anatomy_path: str = ""
+    oriented: str = ""                         # the orientation code the network saw the scan in (`oriented_for`)
 
     def report(self) -> pd.DataFrame:
         "`level_report` of this scan (no rows when there are no levels)."
@@ -155,7 +157,8 @@ class Prediction:
         cb = self.runs[0].codebook
         return dict(scan=dict(path=str(Path(self.scan.path).resolve()), shape=list(self.scan.shape),
                               spacing=list(self.scan.spacing), origin=list(self.scan.origin),
-                              direction=list(self.scan.direction), axes=list(self.scan.axes)),
+                              direction=list(self.scan.direction), axes=list(self.scan.axes),
+                              orientation=orientation_code(self.scan.affine)), network_orientation=self.oriented,
                     names=self.names, run_ids=[r.dir.name for r in self.runs],
                     run_dirs=[str(r.dir.resolve()) for r in self.runs],
                     configs=[r.config for r in self.runs], codebook=json.loads(cb.to_json()) if cb else None,
@@ -255,13 +258,13 @@ def save(self: Prediction, folder, overwrite: bool = False) -> Path:
 # %% ../nbs/07c_predict.ipynb #3c660206
 SPACING_FACTOR = 1.5             # a scan whose voxel size differs from the training data's by more is warned about
 
-def check_spacing(scan: Volume, run: Run):
-    "Warn, naming both, when the scan's voxel size is far from the training data's (`train_spacing` of the run)."
+def check_spacing(spacing, run: Run, path=""):
+    "Warn, naming both, when a scan's voxel size is far from the training data's (`train_spacing` of the run)."
     ref = run.metrics.get("train_spacing")
     if ref is None: return
-    ratio = np.asarray(scan.spacing)/np.asarray(ref)
+    ratio = np.asarray(spacing)/np.asarray(ref)
     if np.any(ratio > SPACING_FACTOR) or np.any(ratio < 1/SPACING_FACTOR):
-        warnings.warn(f"{scan.path}: voxel size {tuple(round(v, 3) for v in scan.spacing)} mm (D, H, W) is far from "
+        warnings.warn(f"{path}: voxel size {tuple(round(v, 3) for v in spacing)} mm (D, H, W) is far from "
                       f"the training data's {tuple(round(v, 3) for v in ref)} mm; the model may not transfer",
                       stacklevel=3)
 
@@ -283,35 +286,61 @@ def read_anatomy(path, scan: Volume) -> np.ndarray:
     if differs: raise SpineError(f"{path}: anatomy mask {differs} of scan {scan.path}; expected the scan's grid")
     return mask.array.astype(np.int16)
 
+# %% ../nbs/07c_predict.ipynb #97c396c2
+def oriented_for(run: Run, vol: Volume) -> tuple:
+    """The scan as the network should see it: its array turned to the orientation of the run's training data
+    (`train_orientation` of the run), its voxel size in that order, the code, and the transform back (None when not
+    turned). A run that records no orientation, or a scan cut in another plane, is warned about, naming both."""
+    want, have = run.metrics.get("train_orientation"), orientation_code(vol.affine)
+    if want is None:
+        warnings.warn(f"{run.dir}: records no training orientation (trained before it was recorded); {vol.path} is "
+                      f"predicted in its own axis order ({have})", stacklevel=3)
+        return vol.array, vol.spacing, have, None
+    to, back = orientation_transforms(vol.affine, want)
+    spacing = oriented_spacing(vol.spacing, to)
+    if spacing[0] < max(spacing):
+        warnings.warn(f"{vol.path}: cut in another plane than the training data (turned from {have} to {want}, its "
+                      f"thickest axis is not the first; voxel size {spacing} mm); the model may not transfer",
+                      stacklevel=3)
+    return apply_orientation_to(vol.array, to), spacing, want, back
+
+def turned_back(outputs, back):
+    "Outputs `(n, D, H, W)` turned back to the scan's axis order (`back` from `oriented_for`; None: as they are)."
+    return outputs if outputs is None or back is None else apply_orientation_to(outputs, back)
+
+# %% ../nbs/07c_predict.ipynb #6aaaf991
 def predict(runs, scan, anatomy=None, tau: float = 0.5, device: str = "auto",
             truth: pd.DataFrame | None = None, lowest_disc: int = 1) -> Prediction:
     """Predict `scan` (a path: `.mha`, `.nii(.gz)`, a DICOM folder; or a `Volume`) with `runs` (see `resolve_runs`):
-    sliding windows at each run's ROI over the whole volume; levels from `anatomy` (a mask path) or the model (its
-    lowest disc taken as disc number `lowest_disc`, 1 = L5/S1)."""
+    turned to the training data's orientation (`oriented_for`), sliding windows at each run's ROI over the whole volume,
+    the outputs turned back to the scan's grid; levels from `anatomy` (a mask path) or the model (its lowest disc taken
+    as disc number `lowest_disc`, 1 = L5/S1)."""
     tau, lowest_disc = check_tau(tau), check_whole("lowest_disc", lowest_disc, 1)
     group = resolve_runs(runs)
     vol = check_scan(scan if isinstance(scan, Volume) else read_volume(scan))
     mask = read_anatomy(anatomy, vol) if anatomy is not None else None
-    check_spacing(vol, group[0])
+    array, spacing, oriented, back = oriented_for(group[0], vol)
+    check_spacing(spacing, group[0], vol.path)
     dev = resolve_device(device)
-    image = scale_image(vol.array)
-    probs, masks, anatomy_probs = [], [], None
+    image = scale_image(array)
+    outputs = []
     for run in group:
         net, cfg = run.model(dev)
         out, _ = predict_volume(net, image, cfg.replace(inference="sliding_window"), dev)
         strategy = cfg.label_strategy
-        probs.append(strategy.pathology_probs(out, run.codebook))
-        masks.append(strategy.decode(out, run.codebook))
-        anatomy_probs = strategy.split_anatomy(out)[1]
+        outputs.append((strategy.pathology_probs(out, run.codebook), strategy.decode(out, run.codebook),
+                        strategy.split_anatomy(out)[1]))
+    probs = turned_back(np.concatenate([o[0] for o in outputs]), back)
+    masks = turned_back(np.concatenate([o[1] for o in outputs]), back)
+    anatomy_probs = turned_back(outputs[-1][2], back)
     levels_from, note = ("mask", f"Levels from the anatomy mask {Path(anatomy).name}") if mask is not None else ("", "")
     if mask is None and anatomy_probs is not None:
         mask, note = levels_from_discs(anatomy_probs[list(ANATOMY).index("discs")], vol, lowest=lowest_disc)
         levels_from = "model" if mask is not None else ""
     elif mask is None:
         note = "No levels: per-level calls need anatomy (an anatomy mask, or a run trained with anatomy=True)"
-    return Prediction(vol, list(channels(group[0].config["pathology_set"])), np.concatenate(probs),
-                      np.concatenate(masks), group, mask, anatomy_probs, levels_from, note, tau, truth,
-                      str(anatomy or ""))
+    return Prediction(vol, list(channels(group[0].config["pathology_set"])), probs, masks, group, mask, anatomy_probs,
+                      levels_from, note, tau, truth, str(anatomy or ""), oriented)
 
 # %% ../nbs/07c_predict.ipynb #9852662a
 def read_prediction(folder) -> dict:

@@ -14,7 +14,7 @@ import pandas as pd
 from fastcore.basics import patch
 
 from .core import SpineError, load_checkpoint, read_json
-from .spider import read_case, read_spider
+from .spider import data_fingerprint, read_case, read_spider, sizes_fingerprint
 from .labels import Codebook, channels, disc_table, get_strategy, pathology_map
 from .metrics import box_mask
 from .models import build_model
@@ -27,8 +27,10 @@ __all__ = ['Run', 'is_run_path', 'resolve_runs']
 # %% ../nbs/07b_run.ipynb #2ed9d722
 class Run:
     "A run folder read back: config, metrics, codebook, history, and each test volume with its truth and prediction."
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, data_dir=None):
+        "`data_dir`: where the run's data is now, when it moved (with the runs, or alone); default: its config's."
         self.dir = Path(run_dir)
+        self.moved_data = Path(data_dir) if data_dir else None
         if not (self.dir/"metrics.json").is_file() and not (self.dir/"config.json").is_file():
             raise SpineError(f"{self.dir}: no metrics.json or config.json; expected a run folder of the training "
                              f"notebook")
@@ -60,7 +62,14 @@ class Run:
 
     @cached_property
     def spider(self):
-        "The run's SPIDER folder, read (its split is the run's)."
+        "The run's SPIDER folder, read (its split is the run's); a folder that is gone, or is other data, is an error."
+        if not self.data_dir.is_dir():
+            raise SpineError(f"{self.dir}: its data folder {self.data_dir} is not there (moved?); give where it is now: "
+                             "data_dir= (Run, MaskViewer.from_run, RunBrowser, analyze_runs) or --data (spine_nb analyze)")
+        want = self.config.get("data_fingerprint")
+        if self.moved_data and want and want not in (data_fingerprint(self.data_dir), sizes_fingerprint(self.data_dir)):
+            raise SpineError(f"{self.data_dir}: not the data {self.dir} was trained on (its content fingerprint "
+                             f"differs); expected that data folder, moved or copied")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             seed = patient_seed(self.config)
@@ -69,6 +78,7 @@ class Run:
     @property
     def data_dir(self) -> Path:
         "The run's SPIDER folder (runs made before the phantom was named in the config: the one inside the run)."
+        if self.moved_data: return self.moved_data
         return Path(self.config["data_dir"]) if self.config["data_dir"] else self.dir/"phantom"
 
 # %% ../nbs/07b_run.ipynb #169a9951

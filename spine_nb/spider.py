@@ -11,9 +11,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
+from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 
 from .core import (DISC_LEVELS, DISC_OFFSET, MASK_LABELS, SpineError, atomic_path, atomic_write_text,
                            file_sha256, sha256sum)
@@ -23,8 +25,9 @@ __all__ = ['SEQUENCES', 'GRADING_COLUMNS', 'GRADING_RANGES', 'OVERVIEW_COLUMNS',
            'SPIDER_FILES', 'parse_series_name', 'read_gradings', 'read_overview', 'data_fingerprint',
            'sizes_fingerprint', 'real_tables', 'split_sizes', 'split_series', 'disc_findings', 'patient_presence',
            'stratified_assignment', 'Volume', 'keep_locale', 'read_volume', 'write_volume', 'read_channels',
-           'same_grid', 'disc_numbers', 'read_case', 'Spider', 'read_spider', 'placeholder_spider', 'write_split',
-           'audit_masks', 'download', 'unzip_into', 'fetch_spider']
+           'same_grid', 'orientation_code', 'orientation_transforms', 'apply_orientation_to', 'oriented_spacing',
+           'disc_numbers', 'read_case', 'Spider', 'read_spider', 'placeholder_spider', 'write_split', 'audit_masks',
+           'download', 'unzip_into', 'fetch_spider']
 
 # %% ../nbs/00_spider.ipynb #1a2e44a2
 SEQUENCES = ("t1", "t2", "t2_SPACE")
@@ -349,6 +352,31 @@ def same_grid(a: Volume, b: Volume) -> str:
     if not np.allclose(a.direction, b.direction, rtol=0, atol=1e-4):
         return f"direction {show(b.direction, 4)} differs from {show(a.direction, 4)}"
     return ""
+
+# %% ../nbs/00_spider.ipynb #7ffdb736
+def orientation_code(affine) -> str:
+    "The direction each axis of a `(D, H, W)` array points to, from its voxel-to-RAS `affine`: e.g. `'RIP'`."
+    return "".join(nib.aff2axcodes(np.asarray(affine, float)))
+
+def orientation_transforms(affine, code: str) -> tuple:
+    """nibabel's orientation transforms from an array with voxel-to-RAS `affine` to the axis code `code`, and back:
+    flips and axis swaps only."""
+    here, there = io_orientation(np.asarray(affine, float)), axcodes2ornt(tuple(code))
+    return ornt_transform(here, there), ornt_transform(there, here)
+
+def apply_orientation_to(array, transform) -> np.ndarray:
+    "`array` `(..., D, H, W)` with nibabel's orientation `transform` applied to its last three axes."
+    a = np.asarray(array)
+    lead = list(range(a.ndim - 3))
+    spatial_first = np.moveaxis(a, lead, [k + 3 for k in lead])
+    turned = apply_orientation(spatial_first, transform)
+    return np.ascontiguousarray(np.moveaxis(turned, [k + 3 for k in lead], lead))
+
+def oriented_spacing(spacing, transform) -> tuple:
+    "The voxel size `(D, H, W)` after `transform` (`orientation_transforms`' first) has swapped the axes."
+    out = np.empty(3)
+    out[transform[:, 0].astype(int)] = spacing
+    return tuple(float(v) for v in out)
 
 # %% ../nbs/00_spider.ipynb #1f8c8e95
 def disc_numbers(mask: np.ndarray) -> list[int]:

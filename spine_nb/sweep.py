@@ -12,7 +12,8 @@ import pandas as pd
 from distributed import WorkerPlugin
 
 from .core import (ConfigError, RunLocked, SpineError, as_flag, atomic_path, atomic_write_text, check_whole,
-                           comma_list, execute_template, read_json, run_lock)
+                           check_writable, comma_list, execute_template, read_json, remove_stale_temps,
+                           run_lock)
 from .spider import data_fingerprint
 from .labels import channels, get_strategy, strategy_names
 from .models import LOSSES, arch_names, build_model, count_parameters
@@ -20,9 +21,10 @@ from .config import PRESETS, RunConfig, check_parameter_names, check_same_run, k
 from .data import read_run_spider
 
 # %% auto #0
-__all__ = ['SCHEDULER_TIMEOUT', 'PARTS', 'run_id', 'grid', 'run_status', 'execute_run', 'epochs_share', 'sweep_tasks',
-           'execute_task', 'PinGPU', 'check_finished', 'run_sweep', 'grid_table', 'checkpoint_bytes', 'grid_disk',
-           'run_seconds', 'device_slug', 'bench_result_for', 'grid_time']
+__all__ = ['SCHEDULER_TIMEOUT', 'SLURM_ALLOWED_FAILURES', 'PARTS', 'run_id', 'grid', 'run_status', 'execute_run',
+           'mark_interrupted', 'epochs_share', 'sweep_tasks', 'execute_task', 'PinGPU', 'slurm_executor',
+           'check_finished', 'run_sweep', 'grid_table', 'checkpoint_bytes', 'grid_disk', 'run_seconds', 'device_slug',
+           'bench_result_for', 'grid_time']
 
 # %% ../nbs/08_sweep.ipynb #baa61d84
 def run_id(params: dict) -> str:
@@ -84,18 +86,32 @@ def execute_run(run: dict, runs_dir, data_dir: str = "", extra: dict | None = No
     except RunLocked:
         return dict(run_id=run["run_id"], status="running elsewhere", seconds=0.0, error=None, skipped=True)
 
+# %% ../nbs/08_sweep.ipynb #a8d956ca
+def mark_interrupted(out) -> list:
+    """A run left `started` by a process that is gone (this one now holds its lock: a lost scheduler, a killed job):
+    its temporaries removed, and the interruptions so far (when it started, where, what was removed) returned."""
+    out = Path(out)
+    try: record = read_json(out/"status.json")
+    except SpineError: record = {}
+    removed = remove_stale_temps(out) + (remove_stale_temps(out/"checkpoints") if (out/"checkpoints").is_dir() else [])
+    this = dict(started=record.get("started"), host=record.get("host"), found=time.time(), removed=removed)
+    return list(record.get("interrupted") or []) + [this]
+
 def _execute_held(run: dict, out: Path, data_dir, extra, template, kernel) -> dict:
     import papermill as pm
     rid = run["run_id"]
     if run_status(out) == "finished": return dict(run_id=rid, status="finished", seconds=0.0, error=None, skipped=True)
+    interrupted = mark_interrupted(out) if run_status(out) == "started" else []
     params = {k: v for k, v in run.items() if k in RunConfig.__dataclass_fields__ and k not in ("data_dir", "out_dir")}
     # the notebook runs with nbs/ as its working directory: hand it absolute paths
     params.update(extra or {})
     params.update(data_dir=str(Path(data_dir).resolve()) if data_dir else "", out_dir=str(out.resolve()))
     if isinstance(params.get("roi"), (list, tuple)): params["roi"] = ",".join(str(int(v)) for v in params["roi"])
     t0 = time.time()
-    started = _write_status(out/"status.json", dict(run_id=rid, status="started", started=t0, host=os.uname().nodename,
-                                                    cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES")))
+    where = dict(host=os.uname().nodename, cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+                 slurm_job_id=os.environ.get("SLURM_JOB_ID"))
+    started = _write_status(out/"status.json", dict(run_id=rid, status="started", started=t0, **where,
+                                                    interrupted=interrupted))
     error = None
     try:
         with atomic_path(out/"train.ipynb") as log:        # papermill writes as it goes: a temporary name until done
@@ -109,7 +125,8 @@ def _execute_held(run: dict, out: Path, data_dir, extra, template, kernel) -> di
         status = "failed"
         error = f"{type(e).__name__}: {e}".strip()[:2000]
     res = dict(run_id=rid, status=status, seconds=time.time() - t0, error=error, skipped=False)
-    written = _write_status(out/"status.json", dict(res, finished=time.time()))
+    written = _write_status(out/"status.json", dict(res, started=t0, finished=time.time(), **where,
+                                                    interrupted=interrupted))
     if started or written: res["error"] = "; ".join(x for x in (error, started, written) if x)
     return res
 
@@ -206,6 +223,27 @@ def _gpu_count() -> int:
     import torch
     return torch.cuda.device_count()
 
+# %% ../nbs/08_sweep.ipynb #eea54a29
+SLURM_ALLOWED_FAILURES = 10     # jobs that may end under one run (preempted, cancelled, out of time) before it fails
+
+def slurm_executor(runs_dir, partition: str | None = None, gpus_per_job: int = 1, time: str = "24:00:00",
+                   jobs: int = 4, cpus_per_job: int = 4, memory: str = "32GB", sbatch=()):
+    """A Dask client on SLURM (`dask_jobqueue.SLURMCluster`): each job is one Dask worker that trains one run at a time
+    on `gpus_per_job` GPUs; up to `jobs` jobs at once, submitted while runs wait, and again when a job ends early
+    (preempted, cancelled, out of `time`), so a run that was cut resumes from its `last.pt` in the next job. `sbatch`:
+    extra `#SBATCH` lines (e.g. `--account=abc`); the jobs' logs go to `runs_dir/slurm/`, each run's log stays its
+    `train.ipynb`. Close the client and its `.cluster` when done."""
+    import dask
+    from dask_jobqueue import SLURMCluster
+    from distributed import Client
+    directives = ([f"--gres=gpu:{int(gpus_per_job)}"] if int(gpus_per_job) else []) + list(sbatch)
+    with dask.config.set({"distributed.scheduler.allowed-failures": SLURM_ALLOWED_FAILURES}):
+        cluster = SLURMCluster(queue=partition, cores=1, processes=1, job_cpu=int(cpus_per_job), memory=memory,
+                               walltime=time, job_extra_directives=directives, job_name="spine_nb",
+                               log_directory=str(Path(runs_dir)/"slurm"))
+    cluster.adapt(minimum_jobs=0, maximum_jobs=int(jobs))
+    return Client(cluster)
+
 # %% ../nbs/08_sweep.ipynb #955378d2
 def check_finished(runs: list, runs_dir, data_dir: str, extra: dict | None = None):
     """Before a sweep: the data folder is readable as SPIDER, and every finished run in `runs_dir` is the run the grid
@@ -256,7 +294,7 @@ def run_sweep(runs: list, runs_dir, data_dir: str = "", executor="sequential", g
     ids = [r["run_id"] for r in runs]
     if len(set(ids)) != len(ids): raise ConfigError("the grid has duplicate run ids")
     check_finished(runs, runs_dir, data_dir, extra)          # the data checked once, before any kernel starts
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(runs_dir/"sweep.csv")                   # a read-only or missing-permission folder: said at once
     todo = [r for r in runs if run_status(runs_dir/r["run_id"]) != "finished"]
     results = {r["run_id"]: dict(run_id=r["run_id"], status="finished", seconds=0.0, error=None, skipped=True)
                for r in runs if r not in todo}

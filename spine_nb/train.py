@@ -16,7 +16,7 @@ from monai.inferers import sliding_window_inference
 from monai.utils import set_determinism
 
 from .core import (ConfigError, SpineError, atomic_write_text, json_safe, keep_or_check, load_checkpoint,
-                           read_json, remove_stale_temps, save_checkpoint)
+                           read_json, remove_stale_temps, run_lock, save_checkpoint)
 from .spider import data_fingerprint
 from .metrics import batch_scores, macro_of
 from .models import build_loss, build_model, count_parameters
@@ -430,6 +430,9 @@ def run_pipeline(progress: bool = False, **params) -> dict | None:
     cfg = cfg.replace(out_dir=str(out.resolve()))
     if not cfg.data_dir: cfg = cfg.replace(data_dir=str(smoke_data_dir(out)))   # the smoke run's phantom
     cfg = cfg.replace(data_fingerprint=data_fingerprint(cfg.data_dir))          # the data is part of its identity
+    with run_lock(out): return _run_held(cfg, out, progress)                    # one process per run folder
+
+def _run_held(cfg: RunConfig, out: Path, progress: bool) -> dict | None:
     status = resume_state(out, cfg)
     if progress: print(f"run folder {out}: {status}; {cfg.strategy} {cfg.pathology} {cfg.arch} {cfg.loss}, "
                        f"{cfg.epochs} epochs, ROI {cfg.roi}, {cfg.crop} crop, {cfg.inference} inference, device "

@@ -290,8 +290,8 @@ def _run_case(run: Run, series: str) -> dict:
     return dict(image=c["image"], truth=c["truth"], pred=c["pred"], names=run.names, anatomy=c["anatomy"],
                 spacing=c["spacing"], title=title)
 
-def _from_run(cls, run_dir) -> MaskViewer:
-    run = Run(run_dir)
+def _from_run(cls, run_dir, data_dir=None) -> MaskViewer:
+    run = Run(run_dir, data_dir)
     loaders = {s: (lambda s=s: _run_case(run, s)) for s in run.cases()}
     return cls(**loaders[run.cases()[0]](), cases=loaders)
 
@@ -340,10 +340,11 @@ MaskViewer.from_prediction = classmethod(_from_prediction)
 
 # %% ../nbs/10_viewer.ipynb #3c4fe5ac
 class RunBrowser:
-    "The finished runs under `runs_dir`: a table, each run's per-volume DSC, and its test cases in a `MaskViewer`."
-    def __init__(self, runs_dir):
+    """The finished runs under `runs_dir`: a table, each run's per-volume DSC, and its test cases in a `MaskViewer`
+    (`data_dir`: the runs' data, when it moved with them)."""
+    def __init__(self, runs_dir, data_dir=None):
         import pandas as pd
-        self.runs_dir = Path(runs_dir)
+        self.runs_dir, self.data_dir = Path(runs_dir), data_dir
         self.metrics = {f.parent.name: Run(f.parent).metrics for f in sorted(self.runs_dir.glob("*/metrics.json"))}
         if not self.metrics:
             raise SpineError(f"{self.runs_dir}: no finished run (no */metrics.json); expected a sweep's runs folder")
@@ -361,7 +362,8 @@ class RunBrowser:
 
     def viewer(self, run_id: str, series: str | None = None) -> MaskViewer:
         "A `MaskViewer` on one run's test cases, showing `series` (default the first)."
-        if run_id not in self._viewers: self._viewers[run_id] = MaskViewer.from_run(self.runs_dir/run_id)
+        if run_id not in self._viewers:
+            self._viewers[run_id] = MaskViewer.from_run(self.runs_dir/run_id, self.data_dir)
         v = self._viewers[run_id]
         if series is not None and series in v.cases:
             v._set(**v.cases[series]())

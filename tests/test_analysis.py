@@ -38,10 +38,29 @@ def test_binary_merge_is_the_stack_of_the_n_predictions(runs):
     ml = [m for m in ms if m["config"]["strategy"] == "multilabel"][0]
     assert [v["series"] for v in ml["per_volume"]] == [v["series"] for v in merged["per_volume"]] and ml["channels"] == merged["channels"]
 
-def test_analyze_command(runs, tmp_path):
-    "`spine_nb analyze`: the analysis template over the runs, its executed copy, figures and the summary in RUNS."
-    r = subprocess.run([str(BIN/"spine_nb"), "analyze", str(runs), "--figures", str(tmp_path/"fig"), "--n-boot", "200"],
-                       capture_output=True, text=True)
+def test_analyze_command(runs, tiny_phantom, tmp_path):
+    """`spine_nb analyze`: the analysis template over the runs, its executed copy, figures and the summary in RUNS;
+    here on runs moved together with their data, re-pointed with `--data`."""
+    import shutil
+    from spine_nb.core import SpineError
+    from spine_nb.run import Run
+    data, moved = tmp_path/"data", tmp_path/"moved"
+    shutil.copytree(tiny_phantom, data)
+    shutil.copytree(runs, moved, ignore=shutil.ignore_patterns("checkpoints"))
+    for f in [*moved.glob("*/metrics.json"), *moved.glob("*/config.json")]:          # their data was elsewhere
+        record = json.loads(f.read_text())
+        (record.get("config") or record)["data_dir"] = str(tmp_path/"gone")
+        f.write_text(json.dumps(record))
+    binary = next(moved.glob("binary-*"))
+    with pytest.raises(SpineError, match=r"its data folder .*gone is not there \(moved\?\); give where it is now"):
+        Run(binary).spider
+    assert len(Run(binary, data).spider) == 12
+    other = shutil.copytree(data, tmp_path/"other")
+    with open(other/"radiological_gradings.csv", "a") as f: f.write("\n")                     # other content
+    with pytest.raises(SpineError, match=r"other: not the data .* was trained on"): Run(binary, other).spider
+    runs = moved
+    r = subprocess.run([str(BIN/"spine_nb"), "analyze", str(runs), "--data", str(data), "--figures",
+                        str(tmp_path/"fig"), "--n-boot", "200"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert (runs/"analysis.ipynb").is_file() and "left out" not in r.stdout and "figure4.png" in r.stdout
     res = pd.read_csv(runs/"results.csv")

@@ -224,3 +224,71 @@ def test_demo_keeps_its_own_phantom(tmp_path):
     code, err = cli("demo", "--out", tmp_path/"demo")
     assert code == 2 and "made by another demo" in err and "remove" in err
     assert not (tmp_path/"demo"/"runs").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    "A 2 MB file system of its own (tmpfs, which needs root, as CI here has): it fills up, and turns read-only."
+    if os.geteuid() != 0: pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path/"disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try: yield disk
+    finally: subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_10_a_real_full_or_read_only_disk_names_the_path(small_disk, tiny_phantom):
+    """Torch's own "unexpected pos" on a full disk, the preprocessing cache filling it, and a read-only runs folder
+    (sweep and analysis): each message names the file being written and why."""
+    import torch
+    from spine_nb.analysis import analyze_runs
+    from spine_nb.data import load_cases
+    from spine_nb.spider import read_spider
+    with pytest.raises(SpineError, match=r"checkpoints/last.pt: disk full after writing [\d,]+ bytes of it \(0 bytes "):
+        save_checkpoint(small_disk/"run"/"checkpoints"/"last.pt", w=torch.zeros(1_000_000))
+    assert list((small_disk/"run"/"checkpoints").iterdir()) == []            # no truncated file, no temporary
+    series = read_spider(tiny_phantom, warn=False).series
+    with pytest.raises(SpineError, match=r"prep/[0-9a-f]{64}\.pt: disk full after writing"):
+        load_cases(series, cache_dir=small_disk/"cache")
+    shutil.rmtree(small_disk/"cache")
+    (small_disk/"analysis").mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    code, err = cli("sweep", *TINY, "--data", tiny_phantom, "--runs", small_disk/"runs")
+    assert code == 2 and f"runs/sweep.csv: cannot be written: its folder {small_disk}/runs is on a read-only" in err, err
+    with pytest.raises(SpineError, match=r"analysis/analysis.ipynb: cannot be written: .* read-only file system"):
+        analyze_runs(small_disk/"analysis")
+
+
+def test_11_the_training_notebook_takes_the_runs_lock(tiny_phantom, tmp_path):
+    "A run trained by hand (the template, `run_pipeline`) while another process holds its folder is refused at once."
+    take = f"from spine_nb.core import run_lock\nimport time\nwith run_lock({str(tmp_path/'run')!r}): " \
+           "print('held', flush=True); time.sleep(60)"
+    other = subprocess.Popen([sys.executable, "-c", take], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        with pytest.raises(SpineError, match=r"run: another process is running this run"):
+            run_pipeline(data_dir=str(tiny_phantom), out_dir=str(tmp_path/"run"), pathology_set="disc3", epochs=1)
+    finally: other.kill()
+    assert not (tmp_path/"run"/"config.json").exists()
+
+
+def test_12_a_run_its_scheduler_lost_is_marked_interrupted_and_cleaned(tmp_path, monkeypatch):
+    "A run left `started` by a process that is gone: on the next start its temporaries go, the interruption is kept."
+    import json
+    import spine_nb.sweep as sweep
+    run = dict(grid("paper", strategies=["multilabel"], archs=["unet3d"], losses=["dice"])[0])
+    out = tmp_path/"runs"/run["run_id"]
+    (out/"checkpoints").mkdir(parents=True)
+    (out/"status.json").write_text(json.dumps(dict(status="started", started=5.0, host="node7")))
+    (out/".train.ipynb.x1y2.ipynb").write_text("half a log")
+    (out/"checkpoints"/".last.pt.a1b2.pt").write_bytes(b"half a checkpoint")
+    def finish(template, log, params, cwd, kernel):
+        Path(params["out_dir"], "metrics.json").write_text("{}")
+        Path(log).write_text("{}")
+    monkeypatch.setattr(sweep, "execute_template", finish)
+    assert execute_run(run, tmp_path/"runs")["status"] == "finished"
+    status = json.loads((out/"status.json").read_text())
+    assert [(i["host"], sorted(i["removed"])) for i in status["interrupted"]] == \
+        [("node7", [".last.pt.a1b2.pt", ".train.ipynb.x1y2.ipynb"])]
+    assert sorted(p.name for p in out.rglob("*")) == [".lock", "checkpoints", "metrics.json", "status.json",
+                                                       "train.ipynb"]
