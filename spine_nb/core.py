@@ -15,10 +15,10 @@ import torch
 # %% auto #0
 __all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'TEMPLATES', 'KERNEL_ARGUMENTS',
            'PLUGIN_ENV', 'PLUGIN_GROUP', 'SpineError', 'ConfigError', 'disk_full', 'not_writable', 'check_writable',
-           'atomic_path', 'remove_stale_temps', 'atomic_write_text', 'sha256sum', 'default_cache_dir', 'file_sha256',
-           'checksum_path', 'save_checkpoint', 'load_checkpoint', 'trust_checkpoint', 'is_disc', 'as_flag', 'json_safe',
-           'check_choice', 'comma_list', 'check_whole', 'RunLocked', 'run_lock', 'lock_holder', 'read_json',
-           'keep_or_check', 'template_path', 'execute_template', 'load_plugins']
+           'atomic_path', 'remove_stale_temps', 'atomic_write_text', 'sha256sum', 'default_cache_dir', 'files_sha256',
+           'file_sha256', 'checksum_path', 'save_checkpoint', 'load_checkpoint', 'trust_checkpoint', 'is_disc',
+           'as_flag', 'json_safe', 'check_choice', 'comma_list', 'check_whole', 'RunLocked', 'run_lock', 'lock_holder',
+           'read_json', 'keep_or_check', 'template_path', 'execute_template', 'load_plugins']
 
 # %% ../nbs/00a_core.ipynb #876af4b2
 class SpineError(ValueError):
@@ -105,21 +105,36 @@ def default_cache_dir() -> Path:
     if os.environ.get("SPINE_NB_CACHE"): return Path(os.environ["SPINE_NB_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home()/".cache"))/"spine_nb"
 
-def file_sha256(path) -> str:
-    """`sha256sum(path)`, remembered in `default_cache_dir()/sha256.json` by the file's absolute path, size and
-    modification time (ns): a file that changed is hashed again."""
-    path = Path(path).resolve()
-    st = path.stat()
-    key, stamp = str(path), [st.st_size, st.st_mtime_ns]
+_KNOWN_SHA256 = {}          # (path, size, mtime_ns) -> sha256, for this process
+
+def files_sha256(paths) -> list[str]:
+    """`sha256sum` of each of `paths`, remembered by absolute path, size and modification time (ns) in this process and
+    in `default_cache_dir()/sha256.json` (read and written at most once per call; files that are gone leave it): a
+    file that changed is hashed again."""
+    stamps = []
+    for path in paths:
+        st = Path(path).stat()
+        stamps.append((str(Path(path).resolve()), st.st_size, st.st_mtime_ns))
+    missing = [s for s in stamps if s not in _KNOWN_SHA256]
+    if not missing: return [_KNOWN_SHA256[s] for s in stamps]
     book = default_cache_dir()/"sha256.json"
     try: known = json.loads(book.read_text())
     except (OSError, ValueError): known = {}
-    if known.get(key, [None])[:2] == stamp: return known[key][2]
-    digest = sha256sum(path)
-    known[key] = stamp + [digest]
-    try: atomic_write_text(book, json.dumps(known))      # another process writing at once loses an entry, no more
-    except OSError: pass                                  # a read-only cache: hashed again next time
-    return digest
+    hashed = False
+    for key, size, mtime in missing:
+        if known.get(key, [None])[:2] != [size, mtime]:
+            known[key] = [size, mtime, sha256sum(key)]
+            hashed = True
+        _KNOWN_SHA256[(key, size, mtime)] = known[key][2]
+    if hashed:
+        known = {k: v for k, v in known.items() if os.path.exists(k)}
+        try: atomic_write_text(book, json.dumps(known))  # another process writing at once loses an entry, no more
+        except (OSError, SpineError): pass                # a read-only cache: hashed again next time
+    return [_KNOWN_SHA256[s] for s in stamps]
+
+def file_sha256(path) -> str:
+    "`files_sha256` of one file."
+    return files_sha256([path])[0]
 
 # %% ../nbs/00a_core.ipynb #d802e9c6
 def checksum_path(path) -> Path: return Path(path).with_name(Path(path).name + ".sha256")

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from fastcore.basics import patch
 
 from .core import (DISC_OFFSET, N_DISCS, N_LABELS, ConfigError, SpineError,
-                           checksum_path, default_cache_dir, file_sha256, load_checkpoint, save_checkpoint)
+                           checksum_path, default_cache_dir, files_sha256, load_checkpoint, save_checkpoint)
 from .spider import Spider, read_case, read_spider
 from .phantom import make_phantom
 from .labels import Codebook, channels, disc_table, get_strategy
@@ -69,14 +69,13 @@ def _content_key(d) -> bytes:
 # %% ../nbs/06_data.ipynb #ac840835
 def case_items(series: pd.DataFrame, prep: dict = PREP) -> list[dict]:
     "One item per series row (`name`, `patient`, file paths, their sha256, the preprocessing parameters)."
-    items = []
     for r in series.itertuples():
         for f in (r.image, r.mask):
             if not Path(f).is_file(): raise SpineError(f"{f}: file not found (series {r.name})")
-        items.append(dict(name=r.name, patient=int(r.patient), image=str(r.image), mask=str(r.mask),
-                          image_sha256=file_sha256(r.image), mask_sha256=file_sha256(r.mask),
-                          prep=json.dumps(prep, sort_keys=True)))
-    return items
+    digests = iter(files_sha256([f for r in series.itertuples() for f in (r.image, r.mask)]))
+    return [dict(name=r.name, patient=int(r.patient), image=str(r.image), mask=str(r.mask),
+                 image_sha256=next(digests), mask_sha256=next(digests), prep=json.dumps(prep, sort_keys=True))
+            for r in series.itertuples()]
 
 def cached_case(item: dict, cache_dir, transform) -> dict:
     """One case through the disk cache: the entry of its content key when it verifies, else `transform(item)`, written

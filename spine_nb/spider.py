@@ -18,7 +18,7 @@ import SimpleITK as sitk
 from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 
 from .core import (DISC_LEVELS, DISC_OFFSET, MASK_LABELS, SpineError, atomic_path, atomic_write_text,
-                           file_sha256, sha256sum)
+                           files_sha256, sha256sum)
 
 # %% auto #0
 __all__ = ['SEQUENCES', 'GRADING_COLUMNS', 'GRADING_RANGES', 'OVERVIEW_COLUMNS', 'PAPER_SPLIT', 'SPLIT_METHODS', 'ZENODO_URL',
@@ -105,26 +105,27 @@ def read_overview(path) -> pd.DataFrame:
     return df
 
 # %% ../nbs/00_spider.ipynb #b7000cc7
-def _fingerprint(root, of_file) -> str:
+def _fingerprint(root, of_files) -> str:
+    "16 hex digits of the two tables' sha256 and, per file of images/ and masks/, its name and `of_files([...])`."
     root = Path(root)
     if not root.is_dir():
         raise SpineError(f"{root}: no such folder; expected a SPIDER folder (images/, masks/, tables)")
+    tables = [root/t for t in ("radiological_gradings.csv", "overview.csv")]
+    files = [f for sub in ("images", "masks") for f in sorted((root/sub).glob("*")) if f.is_file()]
+    table_digests = iter(files_sha256([t for t in tables if t.is_file()]))
     h = hashlib.sha256()
-    for table in ("radiological_gradings.csv", "overview.csv"):
-        h.update(f"{table} {file_sha256(root/table) if (root/table).is_file() else '-'}\n".encode())
-    for sub in ("images", "masks"):
-        for f in sorted((root/sub).glob("*")):
-            if f.is_file(): h.update(f"{sub}/{f.name} {of_file(f)}\n".encode())
+    for t in tables: h.update(f"{t.name} {next(table_digests) if t.is_file() else '-'}\n".encode())
+    for f, value in zip(files, of_files(files)): h.update(f"{f.parent.name}/{f.name} {value}\n".encode())
     return h.hexdigest()[:16]
 
 def data_fingerprint(root) -> str:
     """What a run's result depends on in a SPIDER folder, as 16 hex digits: the sha256 of its two tables and of the
-    names and contents of its images/ and masks/ files (`file_sha256`: hashed once, then remembered), not its path."""
-    return _fingerprint(root, file_sha256)
+    names and contents of its images/ and masks/ files (`files_sha256`: hashed once, then remembered), not its path."""
+    return _fingerprint(root, files_sha256)
 
 def sizes_fingerprint(root) -> str:
     "The fingerprint of runs made before fingerprints read the files' contents (names and sizes): to recognise them."
-    return _fingerprint(root, lambda f: f.stat().st_size)
+    return _fingerprint(root, lambda files: [f.stat().st_size for f in files])
 
 def real_tables() -> Path:
     "Folder with the real SPIDER `overview.csv` and `radiological_gradings.csv` shipped with spine_nb."

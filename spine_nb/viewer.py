@@ -5,7 +5,7 @@
 # %% ../nbs/10_viewer.ipynb #3b9f11a4
 from __future__ import annotations
 
-import io, warnings
+import html, io, warnings
 from pathlib import Path
 
 import numpy as np
@@ -87,8 +87,10 @@ class MaskViewer:
         self.index = self.image.shape[0] // 2
         self.show = [True]*self.n
         self.outline = self.anatomy is not None       # the outline of vertebrae, canal and discs, when there is one
+        self.case = next(iter(self.cases), None)    # the case shown (the constructors show the first)
         self._fig = None
         self._widget = None
+        self._syncing = False
 
     def _set(self, image, truth, pred, names, anatomy, title, spacing=None):
         self.image = np.asarray(image, np.float32)
@@ -135,24 +137,33 @@ def _aspect(self: MaskViewer):
 
 # %% ../nbs/10_viewer.ipynb #7e85c65b
 @patch
-def figure(self: MaskViewer):
-    "The matplotlib figure of the current view (created on first use, then updated in place)."
+def view_title(self: MaskViewer) -> str:
+    "What is drawn, in words: the case's title, the plane and slice, and the pathologies shown."
+    shown = [n for n, s in zip(self.names, self.show) if s]
+    what = ", ".join(shown) if len(shown) < self.n else "all pathologies"
+    size = self.image.shape[PLANES[self.plane]]
+    return f"{self.title}  {self.plane} slice {self.index + 1}/{size}; showing {what or 'none'}"
+
+@patch
+def figure(self: MaskViewer, title: bool = True):
+    """The matplotlib figure of the current view (created on first use, then updated in place); `title=False` leaves
+    the title out (the widget shows it as text above the picture)."""
     from matplotlib.figure import Figure
     img, overs, edge = self._arrays()
     if self._fig is None or len(self._ims) != len(overs):
         panels = self._panels()
-        self._fig = Figure(figsize=(3.3*len(panels), 3.9), dpi=90)
+        self._fig = Figure(figsize=(max(3.3*len(panels), 4.6), 3.9), dpi=90)
         axes = self._fig.subplots(1, len(panels), squeeze=False)[0]
         self._ims, self._axes, self._texts = [], axes, []
         for ax, name, o in zip(axes, panels, overs):
             base = ax.imshow(img, cmap="gray", vmin=self._clim[0], vmax=self._clim[1], interpolation="nearest")
-            lines = ax.imshow(edge, interpolation="nearest")
-            top = ax.imshow(o, interpolation="nearest")
+            lines = ax.imshow(edge, interpolation="nearest", zorder=1)
+            top = ax.imshow(o, interpolation="nearest", zorder=2)          # the pathologies above the outlines
             self._ims.append((base, lines, top))
             ax.set_title(name, fontsize=9)
             ax.set_axis_off()
-        self._suptitle = self._fig.suptitle("", fontsize=9)
-        self._fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.86, wspace=0.03)
+        self._suptitle = self._fig.suptitle("", fontsize=8, wrap=True)
+        self._fig.subplots_adjust(left=0.07, right=0.99, bottom=0.02, top=0.84, wspace=0.03)
     for (base, lines, top), o, ax in zip(self._ims, overs, self._axes):
         base.set_data(img)
         lines.set_data(edge)
@@ -165,33 +176,30 @@ def figure(self: MaskViewer):
         ax.set_aspect(self._aspect())
     for t in self._texts: t.remove()
     self._texts = self._level_labels()
-    self._suptitle.set_text(f"{self.title}  {self.plane} slice "
-                            f"{self.index + 1}/{self.image.shape[PLANES[self.plane]]}")
+    self._suptitle.set_text(self.view_title() if title else "")
     return self._fig
 
 @patch
 def _level_labels(self: MaskViewer):
-    "Disc levels (L5/S1, L4/L5, ...) at the discs' centres in this slice, on every panel."
+    "Disc levels (L5/S1, L4/L5, ...) beside the first panel, at the height of each disc in this slice."
     from matplotlib.patheffects import withStroke
     if self.anatomy is None: return []
     lab = take(self.anatomy, self.plane, self.index)
     out = []
     for v in np.unique(lab):
         if not DISC_OFFSET < v <= DISC_OFFSET + 25: continue
-        r, c = np.argwhere(lab == v).mean(0)
-        for ax in self._axes:
-            out.append(ax.text(c, r, level_name(int(v) - DISC_OFFSET),
-                               color="white",
-                               fontsize=6, ha="center", va="center",
-                               path_effects=[withStroke(linewidth=1.5, foreground="black")]))
+        r = np.argwhere(lab == v)[:, 0].mean()
+        out.append(self._axes[0].text(-1, r, level_name(int(v) - DISC_OFFSET), color="white", fontsize=6,
+                                      ha="right", va="center", clip_on=False,
+                                      path_effects=[withStroke(linewidth=1.5, foreground="black")]))
     return out
 
 # %% ../nbs/10_viewer.ipynb #1a5e6850
 @patch
-def png(self: MaskViewer) -> bytes:
-    "The current view as PNG bytes."
+def png(self: MaskViewer, title: bool = True) -> bytes:
+    "The current view as PNG bytes (`title=False`: without the title)."
     buf = io.BytesIO()
-    self.figure().savefig(buf, format="png")
+    self.figure(title).savefig(buf, format="png")
     return buf.getvalue()
 
 @patch
@@ -209,61 +217,75 @@ def legend_html(self: MaskViewer) -> str:
 
 # --- widgets ----------------------------------------------------------------------------------
 
+# %% ../nbs/10_viewer.ipynb #2699d331
+@patch
+def show_case(self: MaskViewer, name: str):
+    "Show case `name` (a key of `cases`), the slice kept where it fits; the widget, when there is one, follows."
+    if name not in self.cases: raise SpineError(f"case {name!r}: not one of this viewer's {list(self.cases)}")
+    self._set(**self.cases[name]())
+    self.case = name
+    self.index = min(self.index, self.image.shape[PLANES[self.plane]] - 1)
+    self._fig = None
+    self.redraw()
+
+@patch
+def redraw(self: MaskViewer):
+    """Draw the view again into the widget (when there is one), after setting its controls and title to the state
+    drawn: a plane, slice or case set in code, or by another control, shows in the controls too."""
+    if self._widget is None: return
+    self._syncing = True                        # the controls' observers ignore what this sets
+    try:
+        self._plane.value = self.plane
+        self._slider.max = self.image.shape[PLANES[self.plane]]
+        self._slider.value = self.index + 1
+        if self._case is not None: self._case.value = self.case
+        for c, s in zip(self._checks, self.show): c.value = s
+    finally: self._syncing = False
+    self._legend.value = self.legend_html()
+    self._title.value = f'<div class="spine-nb-title" style="font-size:12px">{html.escape(self.view_title())}</div>'
+    self._img.value = self.png(title=False)
+
 # %% ../nbs/10_viewer.ipynb #a96291d9
 @patch
 def widget(self: MaskViewer):
-    "The interactive view: case, plane, slice, opacity, one checkbox per pathology, legend."
+    "The interactive view: case, plane, slice, opacity, one checkbox per pathology, legend, the title of what is drawn."
     import ipywidgets as W
     if self._widget is not None: return self._widget
-    self._img = W.Image(value=self.png(), format="png")
-    # the slider counts slices from 1, as the title does; self.index counts from 0
     self._slider = W.IntSlider(value=self.index + 1, min=1, max=self.image.shape[PLANES[self.plane]],
-                               description="slice", continuous_update=True)
-    plane = W.Dropdown(options=list(PLANES), value=self.plane, description="plane")
+                               description="slice", continuous_update=True)     # from 1, as the title counts
+    self._plane = W.Dropdown(options=list(PLANES), value=self.plane, description="plane")
+    self._case = W.Dropdown(options=list(self.cases), value=self.case, description="case") if self.cases else None
     opacity = W.FloatSlider(value=self.opacity, min=0, max=1, step=0.05, description="opacity")
-    self._checks = [W.Checkbox(value=True, description=n, indent=False, layout=W.Layout(width="auto"),
-                               style={"description_width": "initial"}) for n in self.names]
-    self._legend = W.HTML(self.legend_html())
+    self._checks = [W.Checkbox(value=s, description=n, indent=False, layout=W.Layout(width="auto"),
+                               style={"description_width": "initial"}) for n, s in zip(self.names, self.show)]
     outline = W.Checkbox(value=self.outline, description="anatomy outline", indent=False,
-                         layout=W.Layout(width="auto"),
-                         disabled=self.anatomy is None)
-    case = W.Dropdown(options=list(self.cases), description="case") if self.cases else None
-    def redraw(*_): self._img.value = self.png()
-    def on_slice(ch):
-        self.index = ch["new"] - 1
-        redraw()
-    def on_plane(ch):
-        self.plane = ch["new"]
-        size = self.image.shape[PLANES[self.plane]]
-        self.index = size // 2
-        self._slider.max = size
-        self._slider.value = self.index + 1
-        redraw()
-    def on_opacity(ch):
-        self.opacity = ch["new"]
-        redraw()
-    def on_check(ch):
-        self.show = [c.value for c in self._checks]
-        redraw()
-    def on_outline(ch):
-        self.outline = ch["new"]
-        redraw()
+                         layout=W.Layout(width="auto"), disabled=self.anatomy is None)
+    width = int(self.figure().get_figwidth()*self.figure().dpi)
+    self._img = W.Image(format="png", layout=W.Layout(width=f"{width}px", max_width="100%", height="auto"))
+    self._title, self._legend = W.HTML(), W.HTML()
+    def on(change_state):
+        "An observer that changes the state, then redraws; it ignores what `redraw` itself sets."
+        def observer(ch):
+            if self._syncing: return
+            change_state(ch["new"])
+            self.redraw()
+        return observer
+    def set_plane(plane):
+        self.plane = plane
+        self.index = self.image.shape[PLANES[plane]] // 2
+    self._slider.observe(on(lambda v: setattr(self, "index", v - 1)), "value")
+    self._plane.observe(on(set_plane), "value")
+    opacity.observe(on(lambda v: setattr(self, "opacity", v)), "value")
+    def set_show(_): self.show = [box.value for box in self._checks]
+    for box in self._checks: box.observe(on(set_show), "value")
+    outline.observe(on(lambda v: setattr(self, "outline", v)), "value")
     def on_case(ch):
-        self._set(**self.cases[ch["new"]]())
-        self.index = min(self.index, self.image.shape[PLANES[self.plane]] - 1)
-        self._slider.max = self.image.shape[PLANES[self.plane]]
-        self._slider.value = self.index + 1
-        self._fig = None
-        redraw()
-    self._slider.observe(on_slice, "value")
-    plane.observe(on_plane, "value")
-    opacity.observe(on_opacity, "value")
-    for c in self._checks: c.observe(on_check, "value")
-    outline.observe(on_outline, "value")
-    if case is not None: case.observe(on_case, "value")
-    controls = W.HBox(([case] if case else []) + [plane, self._slider, opacity, outline])
-    self._widget = W.VBox([controls, W.HBox(self._checks, layout=W.Layout(flex_flow="row wrap")), self._legend,
-                           self._img])
+        if not self._syncing: self.show_case(ch["new"])
+    if self._case is not None: self._case.observe(on_case, "value")
+    controls = W.HBox(([self._case] if self._case else []) + [self._plane, self._slider, opacity, outline])
+    self._widget = W.VBox([controls, W.HBox(self._checks, layout=W.Layout(flex_flow="row wrap")),
+                           self._legend, self._title, self._img])
+    self.redraw()
     return self._widget
 
 # %% ../nbs/10_viewer.ipynb #8c2221ca
@@ -277,6 +299,7 @@ def _repr_mimebundle_(self: MaskViewer, include=None, exclude=None):
               "text/plain": f"MaskViewer({self.title!r}: {self.n} pathologies, image {self.image.shape})"}
     try:
         w = self.widget()
+        self.redraw()                    # a plane, slice or case set in code since the widget was made
         live = w._repr_mimebundle_(include=include, exclude=exclude)
         bundle.update({k: v for k, v in live.items() if k != "text/plain"})
     except Exception: pass           # no ipywidgets / no comm: the picture alone
@@ -365,30 +388,8 @@ class RunBrowser:
         if run_id not in self._viewers:
             self._viewers[run_id] = MaskViewer.from_run(self.runs_dir/run_id, self.data_dir)
         v = self._viewers[run_id]
-        if series is not None and series in v.cases:
-            v._set(**v.cases[series]())
-            v._fig = None
-            v.index = min(v.index, v.image.shape[0] - 1)
-            if v._widget is not None: v._img.value = v.png()
+        if series is not None and series != v.case: v.show_case(series)
         return v
-
-    def widget(self):
-        import ipywidgets as W
-        name = lambda r: f"{r.strategy} | {r.arch} | {r.loss}" + (f" | {r.pathology}" if r.pathology else "")
-        labels = {name(r): r.run_id for r in self.table.itertuples()}
-        pick = W.Dropdown(options=list(labels), description="run", layout=W.Layout(width="60%"))
-        table, cases, holder = W.HTML(), W.ToggleButtons(description="case"), W.VBox()
-        def show_run(*_):
-            rid = labels[pick.value]
-            table.value = self.volumes(rid).round(3).to_html(na_rep="-")
-            cases.options = list(self.volumes(rid).index)
-            holder.children = [self.viewer(rid, cases.value).widget()]
-        def show_case(ch):
-            if ch["new"]: self.viewer(labels[pick.value], ch["new"])
-        pick.observe(show_run, "value")
-        cases.observe(show_case, "value")
-        show_run()
-        return W.VBox([pick, table, cases, holder])
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         first = self.table.run_id.iloc[0]
@@ -399,3 +400,20 @@ class RunBrowser:
             b.update({k: v for k, v in live.items() if k != "text/plain"})
         except Exception: pass
         return b
+
+# %% ../nbs/10_viewer.ipynb #da176ee1
+@patch
+def widget(self: RunBrowser):
+    "The runs, the chosen run's per-volume DSC, and its `MaskViewer` (whose case control picks the test case)."
+    import ipywidgets as W
+    name = lambda r: f"{r.strategy} | {r.arch} | {r.loss}" + (f" | {r.pathology}" if r.pathology else "")
+    labels = {name(r): r.run_id for r in self.table.itertuples()}
+    pick = W.Dropdown(options=list(labels), description="run", layout=W.Layout(width="60%"))
+    table, holder = W.HTML(), W.VBox()
+    def show_run(*_):
+        rid = labels[pick.value]
+        table.value = self.volumes(rid).round(3).to_html(na_rep="-")
+        holder.children = [self.viewer(rid).widget()]
+    pick.observe(show_run, "value")
+    show_run()
+    return W.VBox([pick, table, holder])

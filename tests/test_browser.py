@@ -42,7 +42,7 @@ def _notebook(path: Path, phantom: Path):
                     f"t = MaskViewer.from_data({str(phantom)!r}, 'disc3')\n"
                     "pred = t.truth.copy(); pred[:, t.anatomy == 202] = False; pred[0, :, 40:60, 40:60] = True   # a made-up prediction\n"
                     "v = MaskViewer(t.image, t.truth, pred, names=t.names, anatomy=t.anatomy, spacing=t.spacing,\n"
-                    "               title=t.title.split()[0] + ' vs a made-up prediction')\n"
+                    "               title=t.title.split()[0] + ' vs a made-up prediction', cases=t.cases)\n"
                     "v")]
     nbformat.write(nb, path)
 
@@ -101,7 +101,22 @@ def _changed(page, before: str, timeout: float = 30) -> str:
         page.wait_for_timeout(200)
     raise AssertionError("the viewer's image did not change")
 
+def _title(view, expect: str, timeout: float = 30) -> str:
+    "The viewer's title (what is drawn, in words), once it holds `expect`."
+    t0, title = time.time(), ""
+    while time.time() - t0 < timeout:
+        title = view.locator(".spine-nb-title").inner_text()
+        if expect in title: return title
+        time.sleep(0.2)
+    raise AssertionError(f"the viewer's title never held {expect!r}: {title!r}")
+
+def _select(view, label: str) -> str:
+    "The value the dropdown `label` shows."
+    return view.locator(".widget-dropdown").filter(has_text=label).locator("select").input_value()
+
 def test_mask_viewer_in_jupyterlab(lab):
+    """The viewer in JupyterLab in Chromium: after each interaction (slider, channel, plane, case) the title of what is
+    drawn agrees with the controls, and the picture changed."""
     from playwright.sync_api import sync_playwright
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -131,6 +146,8 @@ def test_mask_viewer_in_jupyterlab(lab):
             shot_before = view.screenshot(path=str(ARTIFACTS/"viewer_before.png"))
             page.screenshot(path=str(ARTIFACTS/"jupyterlab_before.png"))
             img0 = _image(page)
+            title0 = _title(view, "sagittal slice")
+            assert _select(view, "plane") == "sagittal" and "showing all pathologies" in title0, title0
 
             # move the slice slider three steps with the keyboard (as a person would after clicking its handle)
             slider = view.locator(".widget-slider").filter(has_text="slice")
@@ -141,10 +158,30 @@ def test_mask_viewer_in_jupyterlab(lab):
             readout1 = slider.locator(".widget-readout").inner_text()
             assert int(readout1) == int(readout0) + 3, (readout0, readout1)
 
+            title = _title(view, f"slice {readout1}/")
+            assert title.startswith(title0.split()[0]) and "sagittal" in title and _select(view, "plane") == "sagittal"
+
             # untick a pathology
             box = view.locator(".widget-checkbox").filter(has_text=NAMES[1]).locator("input[type=checkbox]")
             box.uncheck()
             img2 = _changed(page, img1)
+            title = _title(view, "showing ")
+            assert NAMES[1] not in title and NAMES[0] in title and f"slice {readout1}/" in title, title
+
+            # another plane: the title, the slider's range and the dropdown agree
+            view.locator(".widget-dropdown").filter(has_text="plane").locator("select").select_option("coronal")
+            title = _title(view, "coronal slice")
+            readout = slider.locator(".widget-readout").inner_text()
+            assert f"coronal slice {readout}/" in title and _select(view, "plane") == "coronal", (title, readout)
+
+            # another case: the case dropdown and the drawn title name the same series
+            cases = view.locator(".widget-dropdown").filter(has_text="case").locator("select")
+            other = [o for o in cases.locator("option").all_inner_texts() if o != _select(view, "case")][0]
+            cases.select_option(other)
+            title = _title(view, other)
+            assert title.startswith(other) and _select(view, "case") == other and "coronal slice" in title, title
+            img3 = _changed(page, img2)
+            view.screenshot(path=str(ARTIFACTS/"viewer_other_case.png"))
             view.screenshot(path=str(ARTIFACTS/"viewer_after.png"))
             page.screenshot(path=str(ARTIFACTS/"jupyterlab_after.png"))
         except BaseException:

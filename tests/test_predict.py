@@ -180,6 +180,17 @@ def test_far_spacing_is_a_warning_with_both_spacings(runs, tiny_phantom, tmp_pat
     with pytest.warns(UserWarning, match=r"coarse.mha: voxel size .* mm \(D, H, W\) is far from the training data's"):
         pred = predict(runs/"ml", tmp_path/"coarse.mha", device="cpu")
     assert pred.masks.shape == (3,) + read_volume(tmp_path/"coarse.mha").shape
+    img = sitk.ReadImage(str(tiny_phantom/"images"/"1_t2.mha"))
+    img.SetSpacing((1.0, 6.0, 2.5))                     # its thickest axis is now another one: cut in another plane
+    sitk.WriteImage(img, str(tmp_path/"axial.mha"))
+    with pytest.warns(UserWarning, match=r"axial.mha: cut in another plane than the training data \(turned from"):
+        predict(runs/"ml", tmp_path/"axial.mha", device="cpu")
+    old = shutil.copytree(runs/"ml", tmp_path/"old", ignore=shutil.ignore_patterns("predictions"))
+    metrics = json.loads((old/"metrics.json").read_text())
+    del metrics["train_orientation"]                     # a run trained before the orientation was recorded
+    (old/"metrics.json").write_text(json.dumps(metrics))
+    with pytest.warns(UserWarning, match=r"old: records no training orientation .* in its own axis order"):
+        predict(old, tiny_phantom/"images"/"1_t2.mha", device="cpu")
 
 
 def _write_dicom_series(img, folder):

@@ -48,7 +48,7 @@ def test_a_slurm_sweep_survives_a_cancelled_job(slurm, tiny_phantom, tmp_path):
     sweep = subprocess.Popen(
         [str(BIN/"spine_nb"), "sweep", "--slurm", "--partition", "debug", "--gpus-per-job", "0", "--jobs", "2",
          "--cpus-per-job", "1", "--mem", "2GB", "--time", "00:20:00", "--strategy", "multilabel", "--arch", "unet3d",
-         "--loss", "dice,gdl", "--set", "pathology_set=disc3", "--set", "epochs=6", "--set", "roi=16,64,64",
+         "--loss", "dice,gdl", "--set", "pathology_set=disc3", "--set", "epochs=4", "--set", "roi=16,64,64",
          "--set", "batch_size=4", "--set", "val_every=1", "--data", str(tiny_phantom), "--runs", str(runs)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cut, deadline = None, time.time() + 240
@@ -66,5 +66,5 @@ def test_a_slurm_sweep_survives_a_cancelled_job(slurm, tiny_phantom, tmp_path):
     assert len(status["interrupted"]) == 1 and status["slurm_job_id"] != job, status     # resumed in another job
     for r in table.run_id:
         epochs = pd.read_csv(runs/r/"history.csv").epoch.tolist()
-        assert epochs == [1, 2, 3, 4, 5, 6], (r, epochs)                           # each epoch trained once
+        assert epochs == [1, 2, 3, 4], (r, epochs)                           # each epoch trained once
     assert (run_dir/"train.ipynb").is_file() and list((runs/"slurm").glob("*.err")), "logs in the runs folder"

@@ -73,10 +73,11 @@ def test_resume_after_a_kill_gives_identical_metrics(reference, tiny_phantom, tm
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 def test_finished_run_is_not_retrained_and_another_config_is_refused(reference, tiny_phantom, tmp_path):
-    before = {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()}
+    stamps = lambda: {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file() and p.name != ".lock"}
+    before = stamps()                                        # (the lock records who held it last)
     r = papermill(tmp_path/"again.ipynb", reference, tiny_phantom, **PARAMS)
     assert r.returncode == 0 and "finished" in (tmp_path/"again.ipynb").read_text()
-    assert {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()} == before
+    assert stamps() == before
     from spine_nb.core import SpineError
     from spine_nb.train import run_pipeline                 # what the template calls: in-process, one kernel less
     with pytest.raises(SpineError, match=r"holds a run with another configuration \(loss: 'dice' there, 'gdl' now\)"):
