@@ -74,7 +74,7 @@ def _max_difference(a_dir, b_dir) -> float:
 
 # the U-Net, fused and resumed from its last.pt files, is checked the same way in nbs/12_fast.ipynb
 @pytest.mark.parametrize("arch, roi, cases, kw", [
-    ("vnet", (16, 16, 32), 4, dict(val_every=2, batch_size=2))])  # dropout and batch norm; float64 convolutions are slow
+    ("vnet", (16, 16, 32), 4, dict(val_every=1, batch_size=2, epochs=1))])  # dropout, batch norm; float64 is slow
 def test_fused_binary_training_equals_separate_training_in_float64(tiny_phantom, tmp_path, monkeypatch, arch, roi, cases,
                                                                    kw):
     "`fit_fused` over two binary runs gives each the weights, Adam state and history that `fit` gives it alone."

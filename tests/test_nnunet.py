@@ -29,7 +29,15 @@ def nnunet_out(tiny_phantom, tmp_path_factory):
     for strategy in ("multilabel", "multiclass"):
         r = cli("nnunet", "export", tiny_phantom, out, "--strategy", strategy, "--pathology-set", "disc3")
         assert "label maps equal spine_nb's targets on 10 cases" in r.stdout, r.stdout
-    cli("nnunet", "train", out, "--trainer", SMOKE, env=dict(nnUNet_def_n_proc="1"))
+    # the two datasets side by side, one process each (the 2 cores): nnU-Net keeps each dataset's folders apart
+    env = {**os.environ, "nnUNet_def_n_proc": "1"}
+    raws = sorted((out/"nnUNet_raw").glob("Dataset*"))
+    logs = [out.parent/f"train_{raw.name}.log" for raw in raws]
+    trains = [subprocess.Popen([str(BIN/"spine_nb"), "nnunet", "train", str(out), "--trainer", SMOKE, "--dataset-id",
+                                raw.name[7:10]], env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+              for raw, log in zip(raws, logs)]
+    for t, log in zip(trains, logs):
+        assert t.wait() == 0, log.read_text()[-4000:]
     return out
 
 def test_export_is_the_runs_split_and_labels(tiny_phantom, tmp_path):

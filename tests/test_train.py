@@ -82,7 +82,7 @@ def test_finished_run_is_not_retrained_and_another_config_is_refused(reference, 
     from spine_nb.train import run_pipeline                 # what the template calls: in-process, one kernel less
     with pytest.raises(SpineError, match=r"holds a run with another configuration \(loss: 'dice' there, 'gdl' now\)"):
         run_pipeline(**dict(PARAMS, loss="gdl"), data_dir=str(tiny_phantom), out_dir=str(reference))
-    assert {p: p.stat().st_mtime_ns for p in reference.rglob("*") if p.is_file()} == before
+    assert stamps() == before
 
 def test_bad_config_fails_before_any_data_is_read(tmp_path):
     """A refused configuration fails in the template with its message and leaves no run folder (each message of
