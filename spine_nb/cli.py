@@ -242,6 +242,7 @@ def _predict(a):
     if not runs or not scans:
         raise SpineError(f"{a.paths}: expected run folder(s), then scan(s) (.mha, .nii, .nii.gz or a DICOM folder)")
     group = resolve_runs(runs)
+    for run in group: run.checkpoint()                        # each network's file checked before anything is written
     names = [scan_name(s) for s in scans]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

@@ -16,9 +16,10 @@ import torch
 __all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', 'DISC_LEVELS', 'TEMPLATES', 'KERNEL_ARGUMENTS',
            'PLUGIN_ENV', 'PLUGIN_GROUP', 'SpineError', 'ConfigError', 'disk_full', 'not_writable', 'check_writable',
            'atomic_path', 'remove_stale_temps', 'atomic_write_text', 'sha256sum', 'default_cache_dir', 'files_sha256',
-           'file_sha256', 'checksum_path', 'save_checkpoint', 'load_checkpoint', 'trust_checkpoint', 'is_disc',
-           'as_flag', 'json_safe', 'check_choice', 'comma_list', 'check_whole', 'RunLocked', 'run_lock', 'lock_holder',
-           'read_json', 'keep_or_check', 'template_path', 'execute_template', 'load_plugins']
+           'file_sha256', 'checksum_path', 'save_checkpoint', 'verify_checkpoint', 'load_checkpoint',
+           'trust_checkpoint', 'is_disc', 'as_flag', 'json_safe', 'check_choice', 'comma_list', 'check_whole',
+           'RunLocked', 'run_lock', 'lock_holder', 'read_json', 'keep_or_check', 'template_path', 'execute_template',
+           'load_plugins']
 
 # %% ../nbs/00a_core.ipynb #876af4b2
 class SpineError(ValueError):
@@ -165,15 +166,20 @@ def _load(path) -> dict:
         raise SpineError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to start this run "
                          "again") from None
 
-def load_checkpoint(path, verify: bool = True) -> dict:
-    """A checkpoint, loaded with `weights_only=True` after its sha256 is checked against its sidecar; a missing sidecar,
-    a changed file or an unreadable one is an error naming the file (`verify=False` skips the check)."""
-    if verify and not checksum_path(path).is_file():
+def verify_checkpoint(path) -> Path:
+    "`path`, when the sidecar beside it holds its sha256; else the error naming the file and what to do."
+    if not checksum_path(path).is_file():
         raise SpineError(f"{path}: no {checksum_path(path).name} beside it, so it cannot be checked (spine_nb writes "
                          f"one with every checkpoint); if you trust the file: spine_nb trust-checkpoint {path}")
-    if verify and sha256sum(path) not in _digests(path):
+    if sha256sum(path) not in _digests(path):
         raise SpineError(f"{path}: checksum mismatch (sha256 differs from {checksum_path(path).name}: the file changed "
                          "after it was written, e.g. bit rot or a partial copy); delete it to start this run again")
+    return Path(path)
+
+def load_checkpoint(path, verify: bool = True) -> dict:
+    """A checkpoint, loaded with `weights_only=True` after `verify_checkpoint`; a missing sidecar, a changed file or an
+    unreadable one is an error naming the file (`verify=False` skips the check)."""
+    if verify: verify_checkpoint(path)
     return _load(path)
 
 def trust_checkpoint(path) -> Path:

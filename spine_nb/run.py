@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .core import SpineError, load_checkpoint, read_json
+from .core import SpineError, load_checkpoint, read_json, verify_checkpoint
 from .spider import data_fingerprint, read_case, read_spider, sizes_fingerprint
 from .labels import Codebook, channels, disc_table, get_strategy, pathology_map
 from .metrics import box_mask
@@ -83,15 +83,20 @@ class Run:
 
 # %% ../nbs/07b_run.ipynb #169a9951
 @patch
-def model(self: Run, device="cpu"):
-    "The run's selected network (`best.pt`) in eval mode on `device`, and the run's `RunConfig` on that device."
+def checkpoint(self: Run) -> Path:
+    "The run's selected network's file (`best.pt`), checked against its sidecar (`verify_checkpoint`)."
     framework = self.config.get("framework", "spine_nb")
     if framework != "spine_nb":
         raise SpineError(f"{self.dir}: a run imported from {framework} (`14_nnunet`); its model is {framework}'s: "
                          f"predict with its own commands ({framework} config in config.json)")
+    return verify_checkpoint(self.dir/"checkpoints"/"best.pt")
+
+@patch
+def model(self: Run, device="cpu"):
+    "The run's selected network (`best.pt`) in eval mode on `device`, and the run's `RunConfig` on that device."
     cfg = RunConfig.from_dict(dict(self.config, device=str(device)))
     net = build_model(cfg.arch, cfg.out_channels(self.codebook), cfg.roi)
-    net.load_state_dict(load_checkpoint(self.dir/"checkpoints"/"best.pt")["model"])
+    net.load_state_dict(load_checkpoint(self.checkpoint(), verify=False)["model"])
     return net.to(resolve_device(cfg.device)).eval(), cfg
 
 # %% ../nbs/07b_run.ipynb #c7849aff

@@ -146,6 +146,9 @@ def test_bad_input_is_refused_before_anything_is_written(runs, tiny_phantom, tmp
     blank = sitk.ReadImage(str(scan)) * 0                              # an all-zero export of the scan
     sitk.WriteImage(blank, str(tmp_path/"blank.mha"))
     _refused(tmp_path, runs/"ml", scan, tmp_path/"blank.mha", expect="blank.mha: every voxel is 0; expected a scan")
+    unchecked = shutil.copytree(runs/"ml", tmp_path/"unchecked", ignore=shutil.ignore_patterns("predictions"))
+    (unchecked/"checkpoints"/"best.pt.sha256").unlink()                # a checkpoint without its sidecar
+    _refused(tmp_path, unchecked, scan, expect="best.pt: no best.pt.sha256 beside it, so it cannot be checked")
 
 
 def test_a_prediction_is_written_whole_and_never_mixed(runs, tiny_phantom, tmp_path):
