@@ -64,10 +64,12 @@ class Run:
     def spider(self):
         "The run's SPIDER folder, read (its split is the run's); a folder that is gone, or is other data, is an error."
         if not self.data_dir.is_dir():
-            raise SpineError(f"{self.dir}: its data folder {self.data_dir} is not there (moved?); give where it is now: "
-                             "data_dir= (Run, MaskViewer.from_run, RunBrowser, analyze_runs) or --data (spine_nb analyze)")
+            raise SpineError(f"{self.dir}: its data folder {self.data_dir} is not there (moved?); give where it is "
+                             "now: data_dir= (Run, MaskViewer.from_run, RunBrowser, analyze_runs) or --data (spine_nb "
+                             "analyze)")
         want = self.config.get("data_fingerprint")
-        if self.moved_data and want and want not in (data_fingerprint(self.data_dir), sizes_fingerprint(self.data_dir)):
+        known = (data_fingerprint(self.data_dir), sizes_fingerprint(self.data_dir)) if self.moved_data else ()
+        if self.moved_data and want and want not in known:
             raise SpineError(f"{self.data_dir}: not the data {self.dir} was trained on (its content fingerprint "
                              f"differs); expected that data folder, moved or copied")
         with warnings.catch_warnings():

@@ -240,7 +240,7 @@ def slurm_executor(runs_dir, partition: str | None = None, gpus_per_job: int = 1
     with dask.config.set({"distributed.scheduler.allowed-failures": SLURM_ALLOWED_FAILURES}):
         cluster = SLURMCluster(queue=partition, cores=1, processes=1, job_cpu=int(cpus_per_job), memory=memory,
                                walltime=time, job_extra_directives=directives, job_name="spine_nb",
-                               log_directory=str(Path(runs_dir)/"slurm"))
+                               log_directory=str(Path(runs_dir).resolve()/"slurm"))
     cluster.adapt(minimum_jobs=0, maximum_jobs=int(jobs))
     return Client(cluster)
 
