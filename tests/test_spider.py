@@ -100,10 +100,11 @@ def test_mask_gradings_quirks_reported(copy):
     assert len(sp) == 12                                              # nothing dropped
 
 def test_phantom_cli_deterministic(tmp_path):
-    for d in ("a", "b"):
-        r = subprocess.run([str(BIN/"spine_nb"), "phantom", str(tmp_path/d), "--cases", "4", "--size", "tiny", "--seed", "7"],
-                           capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr
+    runs = [subprocess.Popen([str(BIN/"spine_nb"), "phantom", str(tmp_path/d), "--cases", "4", "--size", "tiny", "--seed", "7"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for d in ("a", "b")]   # side by side
+    for r in runs:
+        _, err = r.communicate(timeout=300)
+        assert r.returncode == 0, err
     fa = sorted(p.relative_to(tmp_path/"a") for p in (tmp_path/"a").rglob("*") if p.is_file())
     assert len(fa) == 11                                              # 4 images + 4 masks + 2 CSVs + README
     for f in fa: assert (tmp_path/"a"/f).read_bytes() == (tmp_path/"b"/f).read_bytes(), f
