@@ -62,6 +62,7 @@ def check_writable(path) -> Path:
     os.unlink(probe)
     return path
 
+# %% ../nbs/00a_core.ipynb #3506ac09
 @contextmanager
 def atomic_path(path, suffix: str | None = None):
     "Yield a temporary path beside `path`; rename it onto `path` only if the block finishes."
