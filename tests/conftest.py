@@ -5,6 +5,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent   # the venv's scripts (nbdev_test, spine_nb, papermill)
 
+# The README's command runs two pytest-xdist workers (pytest.ini): one torch thread each (set before torch is imported,
+# so the kernels, workers and notebooks they start inherit it), the tests of a file that share a trained module fixture
+# on one worker (`loadgroup`), and the longest files first so that both workers end at about the same time.
+# `pytest -n 0` runs everything in one process as before.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+SHARED_FIXTURE_FILES = ("test_sweep.py", "test_nnunet.py", "test_reliability.py", "test_train.py", "test_slurm.py",
+                        "test_analysis.py", "test_predict.py")
+LONGEST_FIRST = SHARED_FIXTURE_FILES + ("test_extensions.py", "test_fast.py", "test_package.py", "test_browser.py",
+                                        "test_bench.py", "test_notebooks.py")
+
+def pytest_collection_modifyitems(config, items):
+    "Longest files first; a file with a shared module fixture is one group (one worker)."
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    for item in items:
+        if item.path.name in SHARED_FIXTURE_FILES:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
 @pytest.fixture(scope="session")
 def tiny_phantom(tmp_path_factory):
     "A tiny phantom dataset (12 cases), written once per test session."
