@@ -46,7 +46,7 @@ setuptools.setup(
         'console_scripts': cfg.get('console_scripts', '').split(),
         'nbdev': [f'{cfg.get("lib_path")}={cfg.get("lib_path")}._modidx:d'],
         'spine_nb.commands': ['demo = spine_nb.demo:add_command',         # sub-commands of later stages (11_cli)
-                              'bench = spine_nb.bench:add_command',
+                              'bench = spine_nb.budget:add_command',
                               'nnunet = spine_nb.nnunet:add_command'],
     },
     **setup_cfg)

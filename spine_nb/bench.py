@@ -5,19 +5,18 @@
 # %% ../nbs/13_bench.ipynb #ddf4167b
 from __future__ import annotations
 
-import datetime, gc, json, math, os, platform, re, time, warnings
+import datetime, gc, json, os, platform, time, warnings
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .core import (ConfigError, SpineError, atomic_write_text, check_whole, comma_list, json_safe,
-                           read_json, save_checkpoint)
+from .core import ConfigError, SpineError, atomic_write_text, json_safe, read_json, save_checkpoint
 from .spider import read_spider
 from .phantom import make_phantom
 from .labels import Codebook, channels, get_strategy
 from .metrics import per_class_dsc
-from .models import arch_names, build_loss, build_model, check_roi
+from .models import arch_names, build_loss, build_model, check_roi, use_sdpa
 from .config import PRESETS, SW_OVERLAP, RunConfig, fast_switches, use_amp
 from .data import (ResidentData, RunData, TargetEncoder, ValidationSet, case_items, load_cases,
                            prep_transforms, train_dataset, train_transforms)
@@ -28,9 +27,9 @@ from .sweep import PARTS, device_slug, run_seconds
 # %% auto #0
 __all__ = ['GPU', 'CPU_SMOKE', 'PEAK_BF16', 'TUTORIAL_FLAGS', 'FIT_FLAGS', 'SWITCHES', 'BASELINES', 'CPU_LABEL', 'peak_flops',
            'naive_loop', 'cached_loop', 'switched', 'fast_loop', 'step_flops', 'bench_training', 'bench_inference',
-           'bench_run_parts', 'startup_seconds', 'bench_fused_training', 'strategy_encoders', 'bench_strategy_steps',
-           'bench_concurrency', 'project_grid', 'check_projection', 'bench_table', 'run_bench', 'project_file',
-           'add_command']
+           'bench_run_parts', 'startup_seconds', 'bench_fused_training', 'strategy_encoders', 'bench_step',
+           'bench_strategy_steps', 'bench_concurrency', 'estimated_parts', 'project_grid', 'check_projection',
+           'bench_table', 'same_settings', 'run_bench', 'projections_of', 'project_file']
 
 # %% ../nbs/13_bench.ipynb #341d9f89
 GPU = dict(roi=(32, 192, 192), batch_size=8, pathology_set="spider9", steps=12, rounds=2, warmup=4, cases=40,
@@ -59,9 +58,9 @@ def _model(arch, n_out, roi, device, seed=0):
     return build_model(arch, n_out, roi).to(device)
 
 # cuDNN flags of each loop: a tutorial script calls monai's `set_determinism` (deterministic on, benchmark off);
-# `fit` calls it too, then turns `cudnn.benchmark` on for the fast path on CUDA
+# `fit` on CUDA (`train.seed_and_cudnn`): deterministic as the run says (off by default there), autotuned
 TUTORIAL_FLAGS = dict(deterministic=True, benchmark=False)
-FIT_FLAGS = dict(deterministic=True, benchmark=True)
+FIT_FLAGS = dict(deterministic=False, benchmark=True)
 SWITCHES = ("channels_last", "compile", "cudagraphs", "nondeterministic")
 
 def _cudnn(flags: dict):
@@ -136,13 +135,14 @@ def switched(arch: str, device, switch: str | None = None) -> tuple[dict, dict, 
     return tune, flags, on
 
 def fast_loop(arch: str, cases: list, enc: TargetEncoder, s: dict, device, switch: str | None = None,
-              n_out: int | None = None):
+              n_out: int | None = None, sdpa: bool = False):
     """The fast path as `fit` runs it (resident batches, bf16 on CUDA, fused Adam, `fast_switches`, cuDNN flags);
-    `switch` flipped."""
+    `switch` flipped; `sdpa`: window attention through SDPA (`models.use_sdpa`)."""
     cuda = device.type == "cuda"
     tune, flags, _ = switched(arch, device, switch)
     rd = ResidentData(cases, enc, s["roi"], "center", device, torch.bfloat16 if cuda else torch.float32)
     net = _model(arch, n_out or len(enc.names), s["roi"], device)        # n_out: another strategy's head
+    if sdpa: net = use_sdpa(net)
     if tune["channels_last"]: net = net.to(memory_format=torch.channels_last_3d)
     run = torch.compile(net, mode=tune["compile_mode"]) if tune["compile"] else net
     graphs = tune["compile"] and tune["compile_mode"] == "reduce-overhead"
@@ -419,17 +419,24 @@ def strategy_encoders(gradings, patients, pathology_set: str) -> dict:
                 multiclass=(TargetEncoder(gradings, "multiclass", pathology_set, codebook=cb), cb.m + 1),
                 binary=(TargetEncoder(gradings, "binary", pathology_set, pathology=names[0]), 1))
 
+def bench_step(arch: str, cases: list, enc: TargetEncoder, s: dict, device, **way) -> dict:
+    """One fast-path step (`fast_loop` with `way`: `switch`, `n_out`, `sdpa`) after its warm-up: milliseconds, peak
+    device memory (MB, CUDA) and model FLOP utilisation (where the device's peak is known)."""
+    step, _ = fast_loop(arch, cases, enc, s, device, **way)
+    _window(step, s["warmup"])
+    _peak_reset(device)
+    w = _window(step, s["steps"]*s["rounds"])
+    step_s, peak = w["seconds"]/w["steps"], _peak_mb(device)
+    del step
+    _free(device)
+    top = peak_flops(device)                                        # None on a CPU: no FLOPs counted there
+    flops = step_flops(arch, way.get("n_out") or len(enc.names), s, device) if top else None
+    return dict(step_ms=1000*step_s, peak_memory_mb=peak, mfu=flops/step_s/top if top else None)
+
 def bench_strategy_steps(arch: str, cases: list, encoders: dict, s: dict, device) -> dict:
     "Milliseconds per fast-path training step of each strategy's model (`strategy_encoders`), and its channels."
-    out = {}
-    for name, (enc, n_out) in encoders.items():
-        step, _ = fast_loop(arch, cases, enc, s, device, n_out=n_out)
-        _window(step, s["warmup"])
-        w = _window(step, s["steps"]*s["rounds"])
-        out[name] = dict(step_ms=1000*w["seconds"]/w["steps"], channels=n_out)
-        del step
-        _free(device)
-    return out
+    return {name: dict(bench_step(arch, cases, enc, s, device, n_out=n_out), channels=n_out)
+            for name, (enc, n_out) in encoders.items()}
 
 # %% ../nbs/13_bench.ipynb #606ee856
 def _k_worker(rank, arch, data_dir, s, device, barrier, results):
@@ -467,7 +474,11 @@ def bench_concurrency(arch: str, data_dir, s: dict, device) -> dict:
                                  args=(r, arch, str(data_dir), dict(s, _k=k), str(device), barrier,
                                        results)) for r in range(k)]
             for p in procs: p.start()
-            for p in procs: p.join()
+            try:
+                for p in procs: p.join()
+            finally:                                # interrupted (the budget's end, Ctrl-C): no worker left behind
+                for p in procs:
+                    if p.is_alive(): p.terminate()
             res = dict(results)
             if any(p.exitcode for p in procs) or len(res) != k or any(isinstance(v, str) for v in res.values()):
                 errors = "; ".join(v for v in res.values() if isinstance(v, str))
@@ -478,12 +489,24 @@ def bench_concurrency(arch: str, data_dir, s: dict, device) -> dict:
     return {f"k={k}": dict(volumes_per_s=v, vs_k1=v/base) for k, v in out.items()}
 
 # %% ../nbs/13_bench.ipynb #03716306
+def estimated_parts(own_steps: dict, pa: dict, start_measured: bool) -> list:
+    "What of an architecture's projected run is not measured on the device, each with what stands in for it."
+    est = [f"{st} step (the multi-label step)" for st in ("multiclass", "binary") if st not in own_steps]
+    if not pa.get("validate_seconds_per_volume"):
+        est.append("validation (" + ("the host path" if pa.get("host_validate_seconds_per_volume") else "forward only")
+                   + ")")
+    if not pa.get("host_validate_seconds_per_volume"): est.append("test (forward only)")
+    if "last_checkpoint_seconds" not in pa: est.append("checkpoints (none counted)")
+    if not start_measured: est.append("start-up (imports only, no real run timed)")
+    return est
+
 def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "paper", n_pathologies: int = 9,
                  split=(134, 34, 42), parts: dict | None = None, startup_s: float | dict = 0.0,
-                 steps: dict | None = None) -> dict:
+                 steps: dict | None = None, start_measured: set = frozenset()) -> dict:
     """Device-hours of the preset's grid per architecture and in all, with its parts (training, validation, test, ...).
-    `startup_s`: seconds, or per architecture (a real run's fixed cost, `check_projection`); `steps`: each strategy's
-    measured step per architecture (`bench_strategy_steps`; else the multi-label step)."""
+    `startup_s`: seconds, or per architecture (a real run's fixed cost, `check_projection`: `start_measured`);
+    `steps`: each strategy's measured step per architecture (`bench_strategy_steps`; else the multi-label step).
+    Each architecture lists its `estimated` parts (`estimated_parts`)."""
     p = PRESETS[preset]
     n_runs = dict(multilabel=3, multiclass=3, binary=3*n_pathologies)
     runs_per_arch = sum(n_runs.values())
@@ -502,7 +525,8 @@ def project_grid(train: dict, infer: dict, conc: dict | None, preset: str = "pap
         out[arch] = dict(runs=runs_per_arch, hours_per_run=per_run/3600, hours=hours, best_k=best_k[0],
                          hours_at_best_k=hours/best_k[1], parts_hours={k: runs_per_arch*v/3600 for k, v in run.items()},
                          strategies={st: dict(runs=n, hours_per_run=sum(by[st].values())/3600,
-                                              measured_step=st in own) for st, n in n_runs.items()})
+                                              measured_step=st in own) for st, n in n_runs.items()},
+                         estimated=estimated_parts(own, (parts or {}).get(arch) or {}, arch in start_measured))
     parts_total = {k: sum(v["parts_hours"][k] for v in out.values()) for k in PARTS}
     return dict(preset=preset, per_arch=out, total_hours=sum(v["hours"] for v in out.values()),
                 total_hours_at_best_k=sum(v["hours_at_best_k"] for v in out.values()), parts_hours=parts_total)
@@ -611,6 +635,10 @@ def _projection_lines(r: dict) -> list:
             cells = [f"{v['hours_per_run']:.3f} ({v['runs']}{', measured' if v['measured_step'] else ''})"
                      for v in st.values()]
             lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    estimated = {a: v["estimated"] for a, v in pj["per_arch"].items() if v.get("estimated")}
+    if estimated:
+        lines += ["", "Estimated parts (not measured on this device; what stands in for each):", ""]
+        lines += [f"- {a}: {', '.join(est)}" for a, est in estimated.items()]
     return lines
 
 # %% ../nbs/13_bench.ipynb #5e7a0ff6
@@ -722,12 +750,17 @@ def bench_table(r: dict) -> str:
 # %% ../nbs/13_bench.ipynb #6f78c7fa
 CPU_LABEL = "CPU smoke test at a tiny ROI: these figures say nothing about GPU speed"
 
+def same_settings(theirs: dict, ours: dict) -> bool:
+    "Whether a results file measured with `theirs` can be added to with `ours`: equal where both name a setting."
+    return all(theirs[k] == v for k, v in ours.items() if k in theirs)
+
 def _resumable(out: Path, slug: str, settings: dict):
-    "The newest results file of this device with the same settings, if any: `(path, results)`."
-    for f in sorted(out.glob(f"{slug}-*.json"), key=lambda f: f.stat().st_mtime, reverse=True):
+    """The newest results file of this device measured with the same settings (`same_settings`: a file written before
+    a setting existed still matches), if any: `(path, results)`."""
+    for f in sorted(out.glob(f"{slug}-*.json"), key=lambda f: (f.stem[len(slug) + 1:], f.name), reverse=True):
         try: r = json.loads(f.read_text())
         except ValueError: continue
-        if r.get("settings") == settings: return f, r
+        if same_settings(r.get("settings") or {}, settings): return f, r
     return None, None
 
 def _bench_settings(dev, settings: dict | None, archs) -> tuple[dict, list]:
@@ -813,12 +846,7 @@ def _projections(r: dict, archs: list, d: dict, s: dict, dev, work: Path, save, 
             if a in r.setdefault("projection_check", {}): continue
             r["projection_check"].update(check_projection(r, [a], d["data_dir"], s, dev, work, log))
             save()
-    fixed = {a: v["fixed_seconds"] for a, v in (r.get("projection_check") or {}).items()}
-    start = {a: fixed.get(a, r["startup_seconds"]) for a in r["training"]}     # a real run's fixed cost where measured
-    grid_of = lambda preset: project_grid(r["training"], r["inference"], r["concurrency"], preset,
-                                          len(channels("spider9")), parts=r["run_parts"], startup_s=start,
-                                          steps=r.get("strategy_steps"))
-    r.update(projection=grid_of("paper"), projection_v2=grid_of("paper-v2"), complete=True)
+    r.update(projections_of(r), complete=True)
 
 # %% ../nbs/13_bench.ipynb #b8854aba
 def run_bench(out_dir="bench/results", data_dir=None, archs=None, device="auto", settings: dict | None = None,
@@ -864,69 +892,30 @@ def _channels_last_training(training: dict) -> dict:
         return dict(t, fast=dict(t["fast"], step_ms=cl["step_ms"])) if cl.get("gain", 0) > 1 else t
     return {a: step(t) for a, t in training.items()}
 
+def projections_of(r: dict) -> dict:
+    """The grid projections from what a results record holds: `paper`, `paper-v2`, and `paper` with `channels_last_3d`
+    where its A/B was faster, over the architectures with training and inference measured (the others listed in
+    `not_measured_archs`); a real run's fixed cost as start-up where `check_projection` measured it."""
+    ready = {a: t for a, t in (r.get("training") or {}).items() if a in (r.get("inference") or {})}
+    fixed = {a: v["fixed_seconds"] for a, v in (r.get("projection_check") or {}).items()}
+    start = {a: fixed.get(a, r.get("startup_seconds") or 0.0) for a in ready}
+    grid_of = lambda preset, training: project_grid(training, r["inference"], r.get("concurrency"), preset,
+                                                    len(channels(PRESETS[preset]["pathology_set"])),
+                                                    parts=r.get("run_parts"), startup_s=start,
+                                                    steps=r.get("strategy_steps"), start_measured=set(fixed))
+    if not ready: return dict(projection=None, projection_v2=None, projection_channels_last=None,
+                              not_measured_archs=arch_names())
+    return dict(projection=grid_of("paper", ready), projection_v2=grid_of("paper-v2", ready),
+                projection_channels_last=grid_of("paper", _channels_last_training(ready)),
+                not_measured_archs=[a for a in arch_names() if a not in ready])
+
 def project_file(path) -> dict:
     """Recompute the projections of a results file (`<device>-<date>.json`) from its measurements, also with each
     architecture's `channels_last_3d` step where it was faster, and write them into that JSON and its `.md`."""
     path = Path(path)
     r = read_json(path)
     if not r.get("training"): raise SpineError(f"{path}: no training measurements; expected a `spine_nb bench` file")
-    fixed = {a: v["fixed_seconds"] for a, v in (r.get("projection_check") or {}).items()}
-    start = {a: fixed.get(a, r.get("startup_seconds") or 0.0) for a in r["training"]}
-    grid_of = lambda preset, training: project_grid(training, r["inference"], r.get("concurrency"), preset,
-                                                    r.get("n_pathologies", 9), parts=r.get("run_parts"),
-                                                    startup_s=start, steps=r.get("strategy_steps"))
-    r.update(projection=grid_of("paper", r["training"]), projection_v2=grid_of("paper-v2", r["training"]),
-             projection_channels_last=grid_of("paper", _channels_last_training(r["training"])),
-             not_measured_archs=[a for a in arch_names() if a not in r["training"]],
-             projected_by="spine_nb bench --project (from the measurements in this file)")
+    r.update(projections_of(r), projected_by="spine_nb bench --project (from the measurements in this file)")
     atomic_write_text(path, json.dumps(json_safe(r), indent=1))
     atomic_write_text(path.with_suffix(".md"), bench_table(r))
     return r
-
-# %% ../nbs/13_bench.ipynb #5512ab16
-def _bench_command(a):
-    if a.project: return _project_command(a)
-    over = {k: v for k, v in dict(steps=a.steps, rounds=a.rounds, batch_size=a.batch).items() if v is not None}
-    for k, v in over.items(): check_whole(f"--{k.replace('_size', '')}", v, 1)    # --batch 0: an error, not a crash
-    for arch in comma_list(a.arch) or arch_names() if a.roi else []:
-        over["roi"] = check_roi(arch, a.roi)                                  # 'abc' or a bad size: an error now
-    if a.switches: over["switches"] = () if a.switches == "none" else tuple(comma_list(a.switches))
-    if a.check_epochs:
-        over["check_epochs"] = () if a.check_epochs == "none" else tuple(int(check_whole("--check-epochs", e, 1))
-                                                                       for e in comma_list(a.check_epochs))
-    k_archs = [] if a.k_arch == "none" else comma_list(a.k_arch)
-    run_bench(a.out, a.data, comma_list(a.arch), a.device, settings=over, concurrency_archs=k_archs, resume=a.resume)
-
-def _project_command(a):
-    r = project_file(a.project)
-    pj, cl = r["projection"], r["projection_channels_last"]
-    print(f"{a.project}: paper grid {pj['total_hours']:.1f} device-hours ({', '.join(pj['per_arch'])}), "
-          f"{cl['total_hours']:.1f} with channels_last_3d where faster; paper-v2 "
-          f"{r['projection_v2']['total_hours']:.1f}; not measured: {', '.join(r['not_measured_archs']) or 'none'}")
-
-def add_command(sub):
-    "Add `spine_nb bench` to the `spine_nb` sub-command parsers `sub` (the `spine_nb.commands` entry point)."
-    be = sub.add_parser("bench",
-                        help="fast path vs a MONAI-tutorial loop, inference, runs per GPU, grid GPU-hours -> "
-                             "bench/results/")
-    be.add_argument("--out", default="bench/results",
-                    help="where <device>-<date>.json and .md go (default bench/results/)")
-    be.add_argument("--data", help="a SPIDER folder (default: a phantom made under --out/_work)")
-    be.add_argument("--arch", help="comma-separated subset of the architectures (default all five)")
-    be.add_argument("--device", default="auto",
-                    help="auto (CUDA if present: the full bench; else the CPU smoke test), cpu, cuda:N")
-    be.add_argument("--roi", help="override the ROI, e.g. 32,192,192")
-    be.add_argument("--batch", type=int, help="override the batch size")
-    be.add_argument("--steps", type=int, help="timed steps per window")
-    be.add_argument("--rounds", type=int, help="alternating naive / fast windows")
-    be.add_argument("--k-arch",
-                    help="architectures for the k-runs-per-device measurement (default all; 'none' to skip)")
-    be.add_argument("--switches", help="A/B switches of the fast path (default: the device's set; 'none' to skip)")
-    be.add_argument("--check-epochs",
-                    help="E0,E1: time a real sweep of E0 and E1 epochs per architecture against the projection "
-                         "(default 1,10 on CUDA, none on a CPU; 'none' to skip)")
-    be.add_argument("--resume", action="store_true",
-                    help="add to the newest results file of this device with the same settings (keeps its figures)")
-    be.add_argument("--project", metavar="FILE",
-                    help="measure nothing: recompute the grid projections of a results JSON and write them into it")
-    be.set_defaults(func=_bench_command)

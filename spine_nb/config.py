@@ -18,9 +18,10 @@ from .labels import Codebook, Strategy, channels, get_strategy
 from .models import LOSSES, check_roi, get_arch
 
 # %% auto #0
-__all__ = ['PRESETS', 'CROPS', 'INFERENCES', 'SW_OVERLAP', 'PRECISIONS', 'resolve_device', 'use_fast', 'use_amp', 'fast_switches',
-           'fusing_pays', 'preset', 'run_key', 'identity_key', 'key_names', 'RunConfig', 'patient_seed', 'group_key',
-           'configuration_key', 'check_same_run', 'check_parameter_names', 'injected_parameters']
+__all__ = ['PRESETS', 'CROPS', 'INFERENCES', 'SW_OVERLAP', 'PRECISIONS', 'LAST_BATCH', 'resolve_device', 'use_fast', 'use_amp',
+           'use_deterministic', 'fast_switches', 'use_sdpa_attention', 'fusing_pays', 'preset', 'run_key',
+           'identity_key', 'key_names', 'RunConfig', 'patient_seed', 'group_key', 'configuration_key', 'check_same_run',
+           'check_parameter_names', 'injected_parameters']
 
 # %% ../nbs/05b_config.ipynb #e9826aff
 def resolve_device(device: str = "auto") -> torch.device:
@@ -43,6 +44,12 @@ def use_amp(amp, device: torch.device) -> bool:
     a = as_flag(amp, "amp")
     return device.type == "cuda" if a == "auto" else a
 
+def use_deterministic(deterministic, device: torch.device) -> bool:
+    """Deterministic cuDNN (`cudnn.deterministic`): `auto` = on a CPU (where it costs nothing), off on CUDA (V-Net
+    trains 1.41x faster without it on an H100: `bench/results/nvidia-h100-80gb-hbm3-2026-11-24.md`)."""
+    d = as_flag(deterministic, "deterministic")
+    return device.type != "cuda" if d == "auto" else d
+
 # %% ../nbs/05b_config.ipynb #19a557db
 def fast_switches(arch: str, device: torch.device, fast="auto") -> dict:
     """The fast path's per-architecture switches (`channels_last`, `compile`, `compile_mode`) as `fit` applies them:
@@ -50,6 +57,14 @@ def fast_switches(arch: str, device: torch.device, fast="auto") -> dict:
     a = get_arch(arch)
     on = use_fast(fast, device) and device.type == "cuda"
     return dict(channels_last=a.channels_last and on, compile=a.compile and on, compile_mode=a.compile_mode)
+
+def use_sdpa_attention(sdpa, arch: str, device: torch.device) -> bool:
+    """Window attention through `scaled_dot_product_attention` in training (`models.use_sdpa`; architectures with
+    window attention only): `auto` = on CUDA where the bench measured it faster (`Arch.sdpa_cuda` > 1)."""
+    s, a = as_flag(sdpa, "sdpa"), get_arch(arch)
+    if not a.window_attention: return False
+    ratio = a.sdpa_cuda if device.type == "cuda" else None
+    return (ratio is not None and ratio > 1) if s == "auto" else s
 
 def fusing_pays(arch: str, device, stage: str = "train") -> bool:
     """Whether fused binary training (or inference, `stage="infer"`) was measured faster than one model after another
@@ -68,6 +83,7 @@ CROPS = ("center", "random")
 INFERENCES = ("center", "sliding_window")
 SW_OVERLAP = 0.5                 # sliding-window overlap (Gaussian blending), paper-v2
 PRECISIONS = ("fp32", "bf16")
+LAST_BATCH = ("keep", "drop", "fill")   # an epoch's last partial batch: kept, dropped, or filled from its permutation
 
 def preset(name: str, **overrides) -> dict:
     "A preset's parameters with `overrides` on top (what the sweep passes to papermill)."
@@ -127,6 +143,10 @@ class RunConfig:
     data_fingerprint: str = identity_key("")     # `spider.data_fingerprint(data_dir)`, set where the data is read
     fuse_binary: bool | str = False         # binary: the n runs of one arch x loss train as one (`fit_fused`), in fp32
     fuse_with: str = ""                     # binary, fused: the group's other runs, JSON {pathology: run folder}
+    last_batch: str = run_key("keep", added=True)  # an epoch's last partial batch: keep (the paper's), drop or fill
+    ckpt_every: int = 25                    # `last.pt` (with Adam's state) every N epochs, in the background
+    deterministic: bool | str = "auto"      # deterministic cuDNN; resolved when made (`use_deterministic`)
+    sdpa: bool | str = "auto"               # window attention through SDPA (`use_sdpa_attention`); resolved when made
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)
@@ -139,7 +159,8 @@ class RunConfig:
         check_choice("crop", self.crop, CROPS)
         check_choice("inference", self.inference, INFERENCES)
         check_choice("split", self.split, SPLIT_METHODS)
-        for k in ("epochs", "batch_size", "val_every"): put(k, check_whole(k, getattr(self, k), 1))
+        check_choice("last_batch", self.last_batch, LAST_BATCH)
+        for k in ("epochs", "batch_size", "val_every", "ckpt_every"): put(k, check_whole(k, getattr(self, k), 1))
         for k in ("seed", "num_workers", "stop_after"): put(k, check_whole(k, getattr(self, k), 0))
         same_split = str(self.split_seed).strip() in ("-1", str(self.seed))
         put("split_seed", -1 if same_split else check_whole("split_seed", self.split_seed, 0))
@@ -148,11 +169,18 @@ class RunConfig:
         self._resolve_fusing(put)
         put("fuse_with", str(self.fuse_with or ""))
         self.fused_with()
-        if not self.precision: put("precision", "bf16" if use_amp(self.amp, resolve_device(self.device)) else "fp32")
-        check_choice("precision", self.precision, PRECISIONS)
-        resolve_device(self.device)
+        self._resolve_device_policy(put)
 
 # %% ../nbs/05b_config.ipynb #f9eabb35
+@patch
+def _resolve_device_policy(self: RunConfig, put):
+    "What this device gives: the precision of `amp`, and `deterministic` and `sdpa` as booleans (recorded as such)."
+    device = resolve_device(self.device)
+    if not self.precision: put("precision", "bf16" if use_amp(self.amp, device) else "fp32")
+    check_choice("precision", self.precision, PRECISIONS)
+    put("deterministic", use_deterministic(self.deterministic, device))
+    put("sdpa", use_sdpa_attention(self.sdpa, self.arch, device))
+
 @patch
 def _resolve_fusing(self: RunConfig, put):
     "`fuse_binary=auto`: where fusing was measured to pay on this device; fused runs train in fp32."

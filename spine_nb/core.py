@@ -5,7 +5,7 @@
 # %% ../nbs/00a_core.ipynb #fd17a8b2
 from __future__ import annotations
 
-import errno, fcntl, hashlib, json, os, shutil, tempfile
+import errno, fcntl, hashlib, json, os, shutil, tempfile, threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,9 +17,9 @@ __all__ = ['SpiderError', 'MASK_LABELS', 'DISC_OFFSET', 'N_DISCS', 'N_LABELS', '
            'PLUGIN_ENV', 'PLUGIN_GROUP', 'SpineError', 'ConfigError', 'disk_full', 'not_writable', 'check_writable',
            'atomic_path', 'remove_stale_temps', 'atomic_write_text', 'sha256sum', 'default_cache_dir', 'files_sha256',
            'file_sha256', 'checksum_path', 'save_checkpoint', 'verify_checkpoint', 'load_checkpoint',
-           'trust_checkpoint', 'is_disc', 'as_flag', 'json_safe', 'check_choice', 'comma_list', 'check_whole',
-           'RunLocked', 'run_lock', 'lock_holder', 'read_json', 'keep_or_check', 'template_path', 'execute_template',
-           'load_plugins']
+           'trust_checkpoint', 'cpu_copy', 'CheckpointWriter', 'is_disc', 'as_flag', 'json_safe', 'check_choice',
+           'comma_list', 'check_whole', 'RunLocked', 'run_lock', 'lock_holder', 'read_json', 'keep_or_check',
+           'template_path', 'execute_template', 'load_plugins']
 
 # %% ../nbs/00a_core.ipynb #876af4b2
 class SpineError(ValueError):
@@ -189,6 +189,33 @@ def trust_checkpoint(path) -> Path:
     if not path.is_file(): raise SpineError(f"{path}: no such file; expected a checkpoint (.pt)")
     _load(path)
     return atomic_write_text(checksum_path(path), f"{sha256sum(path)}  {path.name}\n")
+
+# %% ../nbs/00a_core.ipynb #fa554576
+def cpu_copy(state):
+    "`state` (nested dicts, lists, tuples) with every tensor copied to the CPU: a snapshot the device cannot change."
+    copy = lambda v: v.detach().to("cpu", copy=True) if isinstance(v, torch.Tensor) else v
+    return torch.utils._pytree.tree_map(copy, state)
+
+class CheckpointWriter:
+    "`save_checkpoint` in a background thread, one file at a time; `wait()` for the last one (and its error)."
+    def __init__(self): self._thread, self._error = None, None
+
+    def save(self, path, **state):
+        self.wait()
+        snapshot = cpu_copy(state)
+        self._thread = threading.Thread(target=self._write, args=(Path(path), snapshot), name=f"save {path}")
+        self._thread.start()
+
+    def _write(self, path: Path, state: dict):
+        try: save_checkpoint(path, **state)
+        except BaseException as e: self._error = e
+
+    def wait(self):
+        "Block until the last checkpoint is on disk; raise its error, if writing it failed."
+        if self._thread is not None: self._thread.join()
+        self._thread = None
+        error, self._error = self._error, None
+        if error is not None: raise error
 
 # %% ../nbs/00a_core.ipynb #7a4716e6
 MASK_LABELS = dict(background=0, vertebrae=(1, 25), canal=100, partial_vertebrae=(101, 125), discs=(201, 225))

@@ -5,7 +5,7 @@
 # %% ../nbs/06_data.ipynb #3cba8af5
 from __future__ import annotations
 
-import copy, dataclasses, hashlib, json, os, random, warnings
+import copy, dataclasses, hashlib, json, random, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,11 +185,18 @@ def train_dataset(cases: list[dict], encoder: TargetEncoder, roi, crop: str = "c
     return _Flat(items, tf)
 
 # %% ../nbs/06_data.ipynb #adf97d65
-def epoch_order(n: int, seed: int) -> torch.Tensor:
+def epoch_order(n: int, seed: int, batch_size: int = 1, last_batch: str = "keep") -> torch.Tensor:
     """The order in which `DataLoader(dataset of n, shuffle=True, generator=Generator().manual_seed(seed))` visits the
-    samples."""
-    return next(iter(DataLoader(range(n), batch_size=max(n, 1), shuffle=True,
-                                generator=torch.Generator().manual_seed(seed))))
+    samples; with `last_batch` `fill` topped up from its own start to whole batches of `batch_size`, with `drop` cut to
+    them (`RunConfig.last_batch`)."""
+    order = next(iter(DataLoader(range(n), batch_size=max(n, 1), shuffle=True,
+                                 generator=torch.Generator().manual_seed(seed))))
+    whole = n - n % batch_size
+    if last_batch == "keep" or whole == n: return order
+    if last_batch == "drop" and whole == 0:
+        raise SpineError(f"last_batch=drop with {n} training volumes, fewer than batch_size={batch_size}: no step")
+    if last_batch == "drop": return order[:whole]
+    return order.repeat(-(-(whole + batch_size) // n))[:whole + batch_size]
 
 def seed_epoch(seed: int, epoch: int) -> int:
     "Seed torch, numpy and random for one epoch; return the seed used (also for the loader and the transforms)."
@@ -278,17 +285,17 @@ def _crop(self: ResidentData, i: int, rng: np.random.Generator):
     return self.volumes[i][(slice(None),) + sl], _encode(self.luts[i], self.labels[i][sl])
 
 @patch
-def batches(self: ResidentData, batch_size: int, seed: int):
-    "Yield `(image (B, 1, *roi), target (B, C, *roi) uint8)` on the device, in `epoch_order(n, seed)`."
-    order = epoch_order(self.n, seed)
+def batches(self: ResidentData, batch_size: int, seed: int, last_batch: str = "keep"):
+    "Yield `(image (B, 1, *roi), target (B, C, *roi) uint8)` on the device, in `epoch_order(n, seed, ...)`."
+    order = epoch_order(self.n, seed, batch_size, last_batch)
     if self.crop == "center":
         dev_order = order.to(self.device)
-        for i in range(0, self.n, batch_size):
+        for i in range(0, len(order), batch_size):
             idx = dev_order[i:i + batch_size]
             yield self.images.index_select(0, idx), self.targets.index_select(0, idx)
     else:
         rng = np.random.default_rng(seed)
-        for i in range(0, self.n, batch_size):
+        for i in range(0, len(order), batch_size):
             xs, ys = zip(*(self._crop(int(j), rng) for j in order[i:i + batch_size]))
             yield torch.stack(xs), torch.stack(ys)
 

@@ -9,16 +9,18 @@ import dataclasses, difflib, re, warnings
 from dataclasses import dataclass
 from typing import Callable
 
+import torch.nn.functional as F
 from torch import nn
 from monai.losses import DiceFocalLoss, DiceLoss, GeneralizedDiceLoss
 from monai.networks.nets import FlexibleUNet, SwinUNETR, UNet, UNETR, VNet
+from monai.networks.nets.swin_unetr import WindowAttention
 
 from .core import ConfigError, check_choice, load_plugins
 from .labels import get_strategy
 
 # %% auto #0
 __all__ = ['ARCHS', 'LOSSES', 'Arch', 'register_arch', 'get_arch', 'arch_names', 'parse_roi', 'check_roi', 'build_model',
-           'count_parameters', 'build_loss']
+           'count_parameters', 'SdpaWindowAttention', 'use_sdpa', 'build_loss']
 
 # %% ../nbs/05_models.ipynb #cf6a2c5d
 @dataclass
@@ -44,6 +46,9 @@ class Arch:
     demo_start_s: float = 18.0               # a run's start: kernel, data, model, test split
     demo_epoch_s: float = 25.0               # a multi-label epoch of the demo's 13 training cases, with checkpoints
     demo_multiclass_factor: float = 1.0      # a multi-class epoch costs this many multi-label epochs
+    # window attention (Swin UNETR): `use_sdpa` applies; MONAI / SDPA step time measured on CUDA (None: not measured)
+    window_attention: bool = False
+    sdpa_cuda: float | None = None
 
 ARCHS: dict = {}
 
@@ -107,7 +112,7 @@ register_arch("unetr", _unetr, multiple=16,
               fused_train_cpu=1.26, demo_roi=(16, 64, 64), demo_full_epochs=7, demo_epoch_s=10.3)
 register_arch("swin_unetr", _swin_unetr, multiple=32,
               doc="MONAI SwinUNETR, feature size 24, window 7, depths (2, 2, 2, 2)", fused_train_cpu=0.74,
-              demo_roi=(32, 64, 64), demo_full_epochs=2, demo_epoch_s=25)
+              demo_roi=(32, 64, 64), demo_full_epochs=2, demo_epoch_s=25, window_attention=True)
 
 LOSSES = {
     "dice": dict(cls=DiceLoss, doc="Dice loss"),
@@ -147,6 +152,29 @@ def build_model(arch: str, out_channels: int, roi=(32, 192, 192), in_channels: i
 def count_parameters(model: nn.Module) -> int:
     "Trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+# %% ../nbs/05_models.ipynb #1b94ed9f
+class SdpaWindowAttention(WindowAttention):
+    "MONAI's `WindowAttention` whose forward is one `scaled_dot_product_attention` call, with or without gradients."
+    def forward(self, x, mask):
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        index = self.relative_position_index.clone()[:n, :n].reshape(-1)
+        bias = self.relative_position_bias_table[index].reshape(n, n, -1).permute(2, 0, 1)       # (heads, n, n)
+        if mask is not None:                                 # shifted windows: -100 between regions, as MONAI adds
+            nw = mask.shape[0]
+            bias = bias.view(1, 1, self.num_heads, n, n) + mask.reshape(1, nw, 1, n, n)
+            bias = bias.expand(b // nw, nw, self.num_heads, n, n).reshape(b, self.num_heads, n, n)
+        drop = self.attn_drop.p if self.training else 0.0
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias.to(qkv.dtype), dropout_p=drop,
+                                             scale=self.scale)
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
+
+def use_sdpa(model: nn.Module) -> nn.Module:
+    "`model` (e.g. a MONAI `SwinUNETR`) with each `WindowAttention` switched to `SdpaWindowAttention`, in place."
+    for m in model.modules():
+        if isinstance(m, WindowAttention): m.__class__ = SdpaWindowAttention
+    return model
 
 # %% ../nbs/05_models.ipynb #7c01c86c
 def build_loss(loss: str, strategy: str) -> nn.Module:

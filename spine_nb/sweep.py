@@ -376,9 +376,11 @@ def grid_disk(runs: list) -> pd.DataFrame:
 PARTS = ("training", "validation", "test", "checkpoints", "startup")
 
 def run_seconds(t: dict, pa: dict, infer: dict, epochs: int, val_every: int, batch_size: int, split,
-                sliding: bool = False, startup_s: float = 0.0, step_ms: float | None = None) -> dict:
+                sliding: bool = False, startup_s: float = 0.0, step_ms: float | None = None,
+                ckpt_every: int = 25) -> dict:
     """Seconds of one run by part, from the bench's measurements of its architecture: `t` training, `pa` run parts,
-    `infer` inference; `split` the (train, val, test) volumes; `sliding`: validation and test by sliding windows."""
+    `infer` inference; `split` the (train, val, test) volumes; `sliding`: validation and test by sliding windows;
+    checkpoints: `best.pt` at every validation, `last.pt` every `ckpt_every` epochs (counted as if it stalled)."""
     n_train, n_val, n_test = split
     step_s = (step_ms or t["fast"]["step_ms"])/1000*(batch_size/t.get("batch_size", batch_size))
     vol_s = (pa.get("validate_seconds_per_volume") or pa.get("host_validate_seconds_per_volume")
@@ -391,8 +393,8 @@ def run_seconds(t: dict, pa: dict, infer: dict, epochs: int, val_every: int, bat
     return dict(training=epochs*math.ceil(n_train/batch_size)*step_s,
                 validation=n_val_rounds*n_val*vol_s,
                 test=n_test*host_s,
-                checkpoints=n_val_rounds*(pa.get("last_checkpoint_seconds", 0.0)
-                                          + pa.get("best_checkpoint_seconds", 0.0)),
+                checkpoints=n_val_rounds*pa.get("best_checkpoint_seconds", 0.0)
+                            + math.ceil(epochs/ckpt_every)*pa.get("last_checkpoint_seconds", 0.0),
                 startup=startup_s)
 
 def device_slug(device) -> str:

@@ -15,21 +15,21 @@ from monai.data import DataLoader
 from monai.inferers import sliding_window_inference
 from monai.utils import set_determinism
 
-from .core import (ConfigError, SpineError, atomic_write_text, json_safe, keep_or_check, load_checkpoint,
-                           read_json, remove_stale_temps, run_lock, save_checkpoint)
+from .core import (CheckpointWriter, ConfigError, SpineError, atomic_write_text, json_safe, keep_or_check,
+                           load_checkpoint, read_json, remove_stale_temps, run_lock, save_checkpoint)
 from .spider import data_fingerprint
 from .metrics import batch_scores, macro_of
-from .models import build_loss, build_model, count_parameters
+from .models import build_loss, build_model, count_parameters, use_sdpa
 from .config import (SW_OVERLAP, RunConfig, check_same_run, fast_switches, resolve_device, use_amp,
                              use_fast)
-from .data import (ResidentData, RunData, StackedTargets, ValidationSet, prepare_data, rng_state, seed_epoch,
-                           set_rng_state, smoke_data_dir, train_dataset, unwrap_spine_errors)
+from .data import (ResidentData, RunData, StackedTargets, ValidationSet, epoch_order, prepare_data, rng_state,
+                           seed_epoch, set_rng_state, smoke_data_dir, train_dataset, unwrap_spine_errors)
 from .infer import score_test_split
 
 # %% auto #0
-__all__ = ['validate', 'selection', 'best_epoch', 'slim_last_checkpoint', 'resume_state', 'new_model', 'train_epochs', 'fit',
-           'FusedModels', 'run_separately', 'optimizer_slice', 'stack_optimizers', 'fused_members', 'fit_fused',
-           'run_cost', 'evaluate_test_split', 'run_pipeline']
+__all__ = ['validate', 'selection', 'best_epoch', 'slim_last_checkpoint', 'resume_state', 'new_model', 'seed_and_cudnn',
+           'train_epochs', 'fit', 'FusedModels', 'run_separately', 'optimizer_slice', 'stack_optimizers',
+           'fused_members', 'fit_fused', 'run_cost', 'evaluate_test_split', 'run_pipeline']
 
 # %% ../nbs/07_train.ipynb #c933ac62
 def validate(model, cases: list, data: RunData, cfg: RunConfig, device, vset: ValidationSet | None = None,
@@ -101,14 +101,27 @@ def new_model(cfg: RunConfig, data: RunData, device):
     "The run's network (seeded init) and loss."
     torch.manual_seed(cfg.seed)
     net = build_model(cfg.arch, cfg.out_channels(data.codebook), cfg.roi).to(device)
+    if cfg.sdpa: net = use_sdpa(net)                # window attention through SDPA: the same numbers, less memory
     return net, build_loss(cfg.loss, cfg.label_strategy)
+
+def seed_and_cudnn(cfg: RunConfig, device, fast: bool):
+    """Seed everything (MONAI's `set_determinism`), then cuDNN as the run says: deterministic algorithms or not
+    (`RunConfig.deterministic`), autotuned in the fast path on CUDA."""
+    set_determinism(seed=cfg.seed)
+    torch.backends.cudnn.deterministic = cfg.deterministic
+    torch.backends.cudnn.benchmark = fast and device.type == "cuda"
 
 def _epoch_batches(cfg: RunConfig, resident, dataset, seed: int, pin: bool):
     "One epoch's `(image, target)` batches: formed on the device (fast path) or from the MONAI data loader."
-    if resident is not None: return resident.batches(cfg.batch_size, seed)
+    if resident is not None: return resident.batches(cfg.batch_size, seed, cfg.last_batch)
     dataset.transform.set_random_state(seed=seed)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
-                        generator=torch.Generator().manual_seed(seed), drop_last=False, pin_memory=pin)
+    if cfg.last_batch == "keep":            # the loader's own shuffle: the same batches as before `last_batch` existed
+        loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
+                            generator=torch.Generator().manual_seed(seed), drop_last=False, pin_memory=pin)
+    else:
+        order = epoch_order(len(dataset), seed, cfg.batch_size, cfg.last_batch).tolist()
+        loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=order, num_workers=cfg.num_workers,
+                            pin_memory=pin)
     return ((b["image"], b["target"]) for b in loader)
 
 def _full(t: torch.Tensor) -> torch.Tensor:
@@ -134,7 +147,7 @@ class _RunBook:
         self.cfg, self.data, self.out, self.device = cfg, data, Path(out_dir), device
         self.ck = self.out/"checkpoints"
         self.start, self.history, self.train_s, self.val_s, self.done_now = 1, [], 0.0, 0.0, 0
-        self.vset = None
+        self.vset, self.writer = None, CheckpointWriter()          # `last.pt` in the background
 
     def resume(self) -> dict | None:
         "`last.pt` when there is one (its history and seconds taken over); None for a new run."
@@ -180,10 +193,10 @@ class _RunBook:
             save_checkpoint(self.ck/"best.pt", model=net.state_dict(), epoch=epoch, val_score=row["val_score"],
                             val_loss=row["val_loss"], config=cfg.asdict())
         stop = bool(cfg.stop_after) and self.done_now >= cfg.stop_after and epoch < cfg.epochs
-        if validate_now or stop:
-            save_checkpoint(self.ck/"last.pt", model=net.state_dict(), optimizer=optimizer_state(),
-                            scaler=scaler_state, epoch=epoch, rng=rng_state(), config=cfg.asdict(),
-                            history=self.history, train_seconds=self.train_s, val_seconds=self.val_s)
+        if epoch % cfg.ckpt_every == 0 or epoch == cfg.epochs or stop:
+            self.writer.save(self.ck/"last.pt", model=net.state_dict(), optimizer=optimizer_state(),
+                             scaler=scaler_state, epoch=epoch, rng=rng_state(), config=cfg.asdict(),
+                             history=self.history, train_seconds=self.train_s, val_seconds=self.val_s)
         atomic_write_text(self.out/"history.csv", self.frame().to_csv(index=False))
         return stop
 
@@ -236,11 +249,10 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
     "Train (or resume) the run in `out_dir`; returns the history (one row per epoch)."
     device = resolve_device(cfg.device)
     book = _RunBook(cfg, data, out_dir, device)
-    set_determinism(seed=cfg.seed)
     fast, cuda, amp = use_fast(cfg.fast, device), device.type == "cuda", use_amp(cfg.amp, device)
+    seed_and_cudnn(cfg, device, fast)
     net, loss_fn = new_model(cfg, data, device)
     tune = fast_switches(cfg.arch, device, cfg.fast)
-    if fast and cuda: torch.backends.cudnn.benchmark = True       # after set_determinism, which turns it off
     if tune["channels_last"]: net = net.to(memory_format=torch.channels_last_3d)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=fast and cuda)
     scaler = torch.amp.GradScaler(device.type, enabled=False)   # bf16 autocast needs no loss scaling; kept for fp16
@@ -260,7 +272,8 @@ def fit(cfg: RunConfig, data: RunData, out_dir, progress: bool = True) -> pd.Dat
     batches = lambda epoch: _epoch_batches(cfg, resident, dataset, seed_epoch(cfg.seed, epoch), pin=fast and cuda)
     end = lambda epoch, losses, seconds: book.end_epoch(epoch, losses[0], seconds, net, loss_fn, opt.state_dict,
                                                         scaler.state_dict())
-    train_epochs([book], net, batches, step, end, f"{cfg.arch} {cfg.strategy}", progress)
+    try: train_epochs([book], net, batches, step, end, f"{cfg.arch} {cfg.strategy}", progress)
+    finally: book.writer.wait()                         # `last.pt` on disk before the run goes on or stops
     return book.frame()
 
 # %% ../nbs/07_train.ipynb #6d84e257
@@ -352,8 +365,8 @@ def fit_fused(members: list, progress: bool = True) -> list[pd.DataFrame]:
     cfg = members[0][0]
     device = resolve_device(cfg.device)
     books = [_RunBook(c, d, o, device) for c, d, o in members]
-    set_determinism(seed=cfg.seed)
     fast, cuda = use_fast(cfg.fast, device), device.type == "cuda"
+    seed_and_cudnn(cfg, device, fast)
     if use_amp(cfg.amp, device):
         raise ConfigError(f"{members[0][2]}: fused binary training runs in fp32 (torch.vmap does not compose with "
                           "autocast); expected amp=false or auto")
@@ -382,7 +395,9 @@ def fit_fused(members: list, progress: bool = True) -> list[pd.DataFrame]:
                                 lambda k=k: optimizer_slice(opt_state, k), scaler.state_dict())
                     for k, b in enumerate(books)])
     batches = lambda epoch: _epoch_batches(cfg, resident, dataset, seed_epoch(cfg.seed, epoch), pin=fast and cuda)
-    train_epochs(books, fused, batches, step, end, f"{cfg.arch} binary x{len(books)} fused", progress)
+    try: train_epochs(books, fused, batches, step, end, f"{cfg.arch} binary x{len(books)} fused", progress)
+    finally:
+        for b in books: b.writer.wait()
     return [b.frame() for b in books]
 
 # %% ../nbs/07_train.ipynb #9b2a2df2

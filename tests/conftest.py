@@ -7,8 +7,8 @@ BIN = Path(sys.executable).parent   # the venv's scripts (nbdev_test, spine_nb, 
 
 # The README's command runs two pytest-xdist workers (pytest.ini): one torch thread each (set before torch is imported,
 # so the kernels, workers and notebooks they start inherit it), the tests of a file that share a trained module fixture
-# on one worker (`loadgroup`), and the longest files first so that both workers end at about the same time.
-# `pytest -n 0` runs everything in one process as before.
+# on one worker, the others spread one by one, the longest files first so that both workers end at about the same
+# time. `pytest -n 0` runs everything in one process as before.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -18,12 +18,19 @@ LONGEST_FIRST = SHARED_FIXTURE_FILES + ("test_extensions.py", "test_fast.py", "t
                                         "test_bench.py", "test_notebooks.py")
 
 def pytest_collection_modifyitems(config, items):
-    "Longest files first; a file with a shared module fixture is one group (one worker)."
+    "Longest files first (the scheduler keeps this order: `--no-loadscope-reorder`)."
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-    for item in items:
-        if item.path.name in SHARED_FIXTURE_FILES:
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's `loadscope` with one unit per file of `SHARED_FIXTURE_FILES` and one per test elsewhere (its
+    `xdist_group` marks do not group under pytest 9: the node ids they rewrite are no longer read back)."""
+    from xdist.scheduler import LoadScopeScheduling
+    class ByFixtureFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::")[0]
+            return path if Path(path).name in SHARED_FIXTURE_FILES else nodeid
+    return ByFixtureFile(config, log)
 
 @pytest.fixture(scope="session")
 def tiny_phantom(tmp_path_factory):

@@ -6,8 +6,8 @@ from pathlib import Path
 from conftest import ROOT
 
 MODULES = ["core", "spider", "phantom", "labels", "metrics", "models", "config", "data", "infer", "train", "run",
-           "predict", "sweep", "analysis", "viewer", "cli", "demo", "bench", "nnunet"]
-LIBRARIES = ["torch", "torch.func", "torch.utils.data", "torch.backends", "monai.data", "monai.transforms",
+           "predict", "sweep", "analysis", "viewer", "cli", "demo", "bench", "budget", "nnunet"]
+LIBRARIES = ["torch", "torch.func", "torch.nn.functional", "signal", "torch.utils.data", "torch.backends", "monai.data", "monai.transforms",
              "monai.networks.nets", "monai.losses", "monai.inferers", "monai.utils", "numpy", "pandas", "SimpleITK",
              "ipywidgets", "distributed", "papermill", "fastcore.basics", "json", "fcntl", "hashlib", "os",
              "dynamic_network_architectures.architectures.unet", "spine_nb.nnunet_trainers.spine_nb_trainers",

@@ -49,7 +49,7 @@ def test_a_slurm_sweep_survives_a_cancelled_job(slurm, tiny_phantom, tmp_path):
         [str(BIN/"spine_nb"), "sweep", "--slurm", "--partition", "debug", "--gpus-per-job", "0", "--jobs", "2",
          "--cpus-per-job", "1", "--mem", "2GB", "--time", "00:20:00", "--strategy", "multilabel", "--arch", "unet3d",
          "--loss", "dice,gdl", "--set", "pathology_set=disc3", "--set", "epochs=4", "--set", "roi=16,64,64",
-         "--set", "batch_size=4", "--set", "val_every=1", "--data", str(tiny_phantom), "--runs", str(runs)],
+         "--set", "batch_size=4", "--set", "val_every=1", "--set", "ckpt_every=1", "--data", str(tiny_phantom), "--runs", str(runs)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cut, deadline = None, time.time() + 240
     while cut is None and sweep.poll() is None and time.time() < deadline:

@@ -5,7 +5,7 @@ from conftest import ROOT, BIN
 
 from spine_nb.sweep import grid, run_id, run_sweep
 
-TINY = dict(epochs=3, roi=[16, 64, 64], batch_size=2, val_every=1)
+TINY = dict(epochs=3, roi=[16, 64, 64], batch_size=2, val_every=1, ckpt_every=1)   # last.pt each epoch: killed mid-run
 
 def tiny_grid():
     return grid("paper", strategies=["multilabel", "multiclass", "binary"], archs=["unet3d"], losses=["dice"],

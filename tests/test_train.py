@@ -50,22 +50,31 @@ def test_papermill_run_writes_metrics_and_predictions(reference, tiny_phantom):
         p, q = np.asarray(prob.dataobj), np.asarray(path.dataobj).astype(bool)
         assert np.array_equal(q, p >= 128) or np.mean(q != (p >= 128)) < 1e-4
 
+def _epochs_in(history) -> int:
+    try: return len(pd.read_csv(history))
+    except (OSError, ValueError): return 0                     # not written yet, or being replaced
+
 def test_resume_after_a_kill_gives_identical_metrics(reference, tiny_phantom, tmp_path):
+    """Killed after epoch 3 with `last.pt` (written in the background every `ckpt_every` = 2 epochs) from epoch 2: the
+    restart trains epoch 3 again and ends with exactly the uninterrupted run's metrics and weights."""
     out = tmp_path/"killed"
-    proc = papermill(tmp_path/"killed.ipynb", out, tiny_phantom, wait=False, **PARAMS)
-    last, t0 = out/"checkpoints"/"last.pt", time.time()
+    proc = papermill(tmp_path/"killed.ipynb", out, tiny_phantom, wait=False, **PARAMS, ckpt_every=2)
+    t0 = time.time()
     try:
-        while time.time() - t0 < 300:
-            if last.is_file() and torch.load(last, weights_only=True)["epoch"] >= 2: break
+        while time.time() - t0 < 300 and _epochs_in(out/"history.csv") < 3:
             if proc.poll() is not None: pytest.fail(f"the run ended before it could be killed: {proc.stdout.read()[-2000:]}")
-            time.sleep(0.05)
+            time.sleep(0.02)
     finally:
         os.killpg(proc.pid, signal.SIGKILL); proc.wait()
     assert not (out/"metrics.json").exists(), "killed too late: the run had finished"
-    r = papermill(tmp_path/"resumed.ipynb", out, tiny_phantom, **PARAMS)
+    saved = torch.load(out/"checkpoints"/"last.pt", weights_only=True)["epoch"]
+    assert saved < _epochs_in(out/"history.csv"), "no epoch after the last checkpoint: nothing is trained again"
+    r = papermill(tmp_path/"resumed.ipynb", out, tiny_phantom, **PARAMS, ckpt_every=2)
     assert r.returncode == 0, r.stdout[-3000:]
     assert "resume" in (tmp_path/"resumed.ipynb").read_text()
-    assert scores(out) == scores(reference)
+    theirs, ours = scores(reference), scores(out)
+    assert ours["config"].pop("ckpt_every") == 2 and theirs["config"].pop("ckpt_every") == 25
+    assert ours == theirs
     a, b = pd.read_csv(reference/"history.csv"), pd.read_csv(out/"history.csv")
     assert a.loss.tolist() == b.loss.tolist() and a.val_loss.tolist() == b.val_loss.tolist()
     wa = torch.load(reference/"checkpoints"/"best.pt", weights_only=True)["model"]
