@@ -422,12 +422,13 @@ def grid_time(runs: list, bench: dict, split=(134, 34, 42)) -> pd.DataFrame:
         t = bench.get("training", {}).get(r["arch"]) or {}
         row = dict(run_id=r["run_id"], arch=r["arch"], strategy=r["strategy"], hours=float("nan"),
                    memory_gb=float("nan"), as_measured=False)
-        if "fast" in t:
+        if "fast" in t and r["arch"] in (bench.get("inference") or {}):
             own = ((bench.get("strategy_steps") or {}).get(r["arch"]) or {}).get(r["strategy"]) or {}
             parts = run_seconds(t, bench.get("run_parts", {}).get(r["arch"]) or {}, bench["inference"][r["arch"]],
                                 int(r["epochs"]), int(r["val_every"]), int(r["batch_size"]), split,
                                 sliding=r.get("inference") == "sliding_window",
-                                startup_s=bench.get("startup_seconds") or 0.0, step_ms=own.get("step_ms"))
+                                startup_s=bench.get("startup_seconds") or 0.0, step_ms=own.get("step_ms"),
+                                ckpt_every=int(r.get("ckpt_every", 25)))
             memory = t["fast"].get("peak_memory_mb")
             row.update(hours=sum(parts.values())/3600, memory_gb=memory/1024 if memory else float("nan"),
                        as_measured=list(r["roi"]) == list(settings.get("roi", [])) and
