@@ -357,7 +357,8 @@ def summarise(runs: list[dict], n_boot: int = 1000) -> tuple[pd.DataFrame, list[
         c, cost = m["config"], m["cost"]
         rows.append(dict(run_id=Path(m["run_dir"]).name if m.get("run_dir") else "+".join(m.get("run_ids", [])),
                          strategy=c["strategy"], group_member=m.get("status") != "merged" and in_group(m),
-                         arch=c["arch"], loss=c["loss"], pathology=pathology, metric=metric,
+                         arch=c["arch"], loss=c["loss"], pathology_set=c.get("pathology_set", "spider9"),
+                         pathology=pathology, metric=metric,
                          value=_nan(value), ci_low=lo, ci_high=hi, n_classes=n_classes,
                          seeds=",".join(map(str, m.get("seeds") or [c["seed"]])),
                          n_models=cost.get("n_models", 1),
@@ -591,14 +592,15 @@ def learning_curves(runs: list[dict], path=None):
 
 # %% ../nbs/09_analysis.ipynb #6b53f159
 def study_table(results: pd.DataFrame, runs_dir) -> pd.DataFrame:
-    """One row per configuration of `results` (`summarise`; binary: its merged group): strategy, arch, loss, epochs,
-    roi, macro_dsc, example_dsc, wall_s."""
-    keys = ["strategy", "arch", "loss", "epochs", "roi"]
+    """One row per configuration of `results` (`summarise`; binary: its merged group): strategy, arch, loss,
+    pathology set, epochs, roi, macro_dsc, example_dsc, wall_s."""
+    keys = ["strategy", "arch", "loss", "pathology_set", "epochs", "roi"]
     walls = []
     for f in sorted(Path(runs_dir).glob("*/config.json")):
         c = read_json(f)
         seconds = read_json(f.parent/"status.json").get("seconds") if (f.parent/"status.json").is_file() else None
-        walls.append(dict(strategy=c["strategy"], arch=c["arch"], loss=c["loss"], epochs=int(c["epochs"]),
+        walls.append(dict(strategy=c["strategy"], arch=c["arch"], loss=c["loss"],
+                          pathology_set=c.get("pathology_set", "spider9"), epochs=int(c["epochs"]),
                           roi="x".join(map(str, c["roi"])), wall_s=_nan(seconds)))
     wall = pd.DataFrame(walls, columns=keys + ["wall_s"]).groupby(keys).wall_s.sum(min_count=1)
     r = results[~results.group_member & results.metric.isin(["macro_dsc", "example_dsc"])]

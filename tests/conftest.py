@@ -14,8 +14,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("MKL_NUM_THREADS", "1")
 SHARED_FIXTURE_FILES = ("test_sweep.py", "test_nnunet.py", "test_reliability.py", "test_train.py", "test_slurm.py",
                         "test_analysis.py", "test_predict.py")
-LONGEST_FIRST = SHARED_FIXTURE_FILES + ("test_extensions.py", "test_fast.py", "test_package.py", "test_browser.py",
-                                        "test_bench.py", "test_notebooks.py")
+LONGEST_FIRST = ("test_readme.py",) + SHARED_FIXTURE_FILES + ("test_extensions.py", "test_fast.py", "test_package.py",
+                                                             "test_browser.py", "test_bench.py", "test_notebooks.py")
 
 def pytest_collection_modifyitems(config, items):
     "Longest files first (the scheduler keeps this order: `--no-loadscope-reorder`)."
