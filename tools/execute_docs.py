@@ -25,7 +25,7 @@ def demo_learning_run() -> dict:
     return dict(DEMO_LEARN, data_dir=str(data))
 
 
-TRAINED = {"07_train": demo_learning_run}
+TRAINED = {"07_train": demo_learning_run, "10_viewer": lambda: dict(run_params=demo_learning_run())}
 SKIP_FLAGS = ("slow", "gpu", "browser")
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
