@@ -12,8 +12,10 @@ from spine_nb.core import TEMPLATES  # noqa: E402  (the one list of templates)
 
 
 def template_text(notebook: Path) -> str:
-    "The notebook as the package ships it: every output and execution count cleared, nothing else changed."
+    """The notebook as the package ships it: every output, execution count and saved widget state cleared (the state
+    of the widgets an execution drew changes with each execution), nothing else changed."""
     nb = json.loads(notebook.read_text())
+    nb.get("metadata", {}).pop("widgets", None)
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
