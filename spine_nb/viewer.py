@@ -230,8 +230,9 @@ def show_case(self: MaskViewer, name: str):
 
 @patch
 def redraw(self: MaskViewer):
-    """Draw the view again into the widget (when there is one), after setting its controls and title to the state
-    drawn: a plane, slice or case set in code, or by another control, shows in the controls too."""
+    """Draw the view again into the widget (when there is one), after setting its controls to the state drawn: a
+    plane, slice or case set in code, or by another control, shows in the controls too. The title comes last, so
+    once it says what is drawn, the picture is already sent."""
     if self._widget is None: return
     self._syncing = True                        # the controls' observers ignore what this sets
     try:
@@ -242,8 +243,8 @@ def redraw(self: MaskViewer):
         for c, s in zip(self._checks, self.show): c.value = s
     finally: self._syncing = False
     self._legend.value = self.legend_html()
-    self._title.value = f'<div class="spine-nb-title" style="font-size:12px">{html.escape(self.view_title())}</div>'
     self._img.value = self.png(title=False)
+    self._title.value = f'<div class="spine-nb-title" style="font-size:12px">{html.escape(self.view_title())}</div>'
 
 # %% ../nbs/10_viewer.ipynb #a96291d9
 @patch

@@ -154,19 +154,20 @@ def test_mask_viewer_in_jupyterlab(lab):
             readout0 = slider.locator(".widget-readout").inner_text()
             slider.locator(".noUi-handle").first.focus()
             for _ in range(3): page.keyboard.press("ArrowRight")
-            img1 = _changed(page, img0)
+            _changed(page, img0)
             readout1 = slider.locator(".widget-readout").inner_text()
             assert int(readout1) == int(readout0) + 3, (readout0, readout1)
 
             title = _title(view, f"slice {readout1}/")
             assert title.startswith(title0.split()[0]) and "sagittal" in title and _select(view, "plane") == "sagittal"
+            img1 = _image(page)         # the third step's picture (the title comes after it; the first step's came first)
 
             # untick a pathology
             box = view.locator(".widget-checkbox").filter(has_text=NAMES[1]).locator("input[type=checkbox]")
             box.uncheck()
             img2 = _changed(page, img1)
-            title = _title(view, "showing ")
-            assert NAMES[1] not in title and NAMES[0] in title and f"slice {readout1}/" in title, title
+            title = _title(view, f"showing {NAMES[0]}, {NAMES[2]}")
+            assert NAMES[1] not in title and f"slice {readout1}/" in title, title
 
             # another plane: the title, the slider's range and the dropdown agree
             view.locator(".widget-dropdown").filter(has_text="plane").locator("select").select_option("coronal")
