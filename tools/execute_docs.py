@@ -25,7 +25,17 @@ def demo_learning_run() -> dict:
     return dict(DEMO_LEARN, data_dir=str(data))
 
 
-TRAINED = {"07_train": demo_learning_run, "10_viewer": lambda: dict(run_params=demo_learning_run())}
+def demo_runs() -> dict:
+    "The runs of `spine_nb demo` (made once by that command, in demo/), read back with the demo's `learn_epochs`."
+    from spine_nb.demo import demo_learn_epochs
+    runs = ROOT/"demo"/"runs"
+    if not any(runs.glob("*/metrics.json")):
+        raise SystemExit(f"09_analysis reads the demo's runs, and {runs} has none: run `.venv/bin/spine_nb demo` first")
+    return dict(runs_dir=str(runs), figures_dir=str(ROOT/"demo"/"figures"), learn_epochs=demo_learn_epochs())
+
+
+TRAINED = {"07_train": demo_learning_run, "10_viewer": lambda: dict(run_params=demo_learning_run()),
+           "09_analysis": demo_runs}
 SKIP_FLAGS = ("slow", "gpu", "browser")
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
