@@ -160,7 +160,7 @@ def test_mask_viewer_in_jupyterlab(lab):
 
             title = _title(view, f"slice {readout1}/")
             assert title.startswith(title0.split()[0]) and "sagittal" in title and _select(view, "plane") == "sagittal"
-            img1 = _image(page)         # the third step's picture (the title comes after it; the first step's came first)
+            img1 = _image(page)         # the third step's picture: the title comes after it
 
             # untick a pathology
             box = view.locator(".widget-checkbox").filter(has_text=NAMES[1]).locator("input[type=checkbox]")

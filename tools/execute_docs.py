@@ -76,6 +76,7 @@ def execute(name: str, timeout: int = 900) -> float:
             if "data" in o: o["data"].pop(WIDGET, None)
         cell["outputs"] = [o for o in out.get("outputs", []) if "data" not in o or o["data"]]
         cell["execution_count"] = out.get("execution_count")
+    nb.metadata.pop("widgets", None)         # the client's saved widget state: for the views dropped above
     nbformat.write(nb, path)
     return time.time() - t0
 
